@@ -1,8 +1,5 @@
 //! One-line descriptions of the diagnostic codes, for SARIF rules and `parry explain`'s index.
 
-/// The project's home page; SARIF `informationUri` and the base of every code's `helpUri`.
-pub const HOMEPAGE: &str = "https://github.com/parry-lang/parry";
-
 /// What a code means, in one line. Unknown codes get a generic description.
 pub fn code_summary(code: &str) -> &'static str {
     match code {
@@ -31,7 +28,7 @@ pub fn code_summary(code: &str) -> &'static str {
     }
 }
 
-/// The documentation page of a code (the same text `parry explain CODE` prints).
-pub fn docs_url(code: &str) -> String {
-    format!("{HOMEPAGE}/blob/main/docs/diagnostics/{code}.md")
+/// Where a code's page lives in the repository (the text `parry explain CODE` prints).
+pub fn docs_path(code: &str) -> String {
+    format!("docs/diagnostics/{code}.md")
 }

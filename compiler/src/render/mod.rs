@@ -10,7 +10,7 @@ pub mod sarif;
 #[cfg(test)]
 mod tests;
 
-pub use codes::{HOMEPAGE, code_summary, docs_url};
+pub use codes::{code_summary, docs_path};
 pub use human::render_human;
 pub use json::{render_json, to_json};
 pub use sarif::{render_sarif, to_sarif};

@@ -3,7 +3,7 @@
 //! exclusive. Allowed findings carry `suppressions: [{kind: inSource, justification}]`.
 
 use super::Location;
-use super::codes::{HOMEPAGE, code_summary, docs_url};
+use super::codes::{code_summary, docs_path};
 use crate::source::SourceMap;
 use parry_syntax::Diagnostic;
 use parry_syntax::ast::Span;
@@ -33,7 +33,6 @@ pub fn to_sarif(sources: &SourceMap, diagnostics: &[Diagnostic]) -> Value {
                 "driver": {
                     "name": "parry",
                     "version": env!("CARGO_PKG_VERSION"),
-                    "informationUri": HOMEPAGE,
                     "rules": rules,
                 }
             },
@@ -61,8 +60,9 @@ fn rule(code: &str) -> Value {
         "id": code,
         "name": camel_case(code),
         "shortDescription": { "text": code_summary(code) },
-        "helpUri": docs_url(code),
-        "help": { "text": format!("Run `parry explain {code}` for a failing and a fixed example.") },
+        "help": {
+            "text": format!("Run `parry explain {code}` (or read {}) for a failing and a fixed example.", docs_path(code))
+        },
         "defaultConfiguration": { "level": default_level },
     })
 }
