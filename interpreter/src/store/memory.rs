@@ -1,0 +1,291 @@
+//! An in-memory [`Store`]: for `parry test`, dry runs and unit tests. Lost on exit.
+
+use super::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, MutexGuard};
+
+/// A [`Store`] held in memory behind a mutex.
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    next_run: u64,
+    next_seq: i64,
+    next_approval: i64,
+    runs: Vec<RunRecord>,
+    journal: Vec<JournalEntry>,
+    values: BTreeMap<(String, String), Json>,
+    approvals: Vec<ApprovalRow>,
+    cases: BTreeMap<String, Json>,
+    undone: BTreeSet<(String, i64)>,
+}
+
+impl MemoryStore {
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave `Inner` half-updated in a way that
+        // matters more than losing the data, so a poisoned lock is used as is.
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn decided_conflict(a: &ApprovalRow) -> StoreError {
+    StoreError::conflict(format!(
+        "approval {} of run {} was already {}{}",
+        a.id,
+        a.run_id,
+        a.status.name(),
+        a.decided_by.as_deref().map(|u| format!(" by {u}")).unwrap_or_default()
+    ))
+}
+
+pub(super) fn check_decision(current: &ApprovalRow, decision: &Decision) -> StoreResult<()> {
+    if decision.status == ApprovalStatus::Pending {
+        return Err(StoreError::conflict(format!(
+            "approval {}: a decision must be granted, denied or expired, not pending",
+            current.id
+        )));
+    }
+    if current.status != ApprovalStatus::Pending {
+        return Err(decided_conflict(current));
+    }
+    Ok(())
+}
+
+impl Store for MemoryStore {
+    fn create_run(&self, run: &NewRun) -> StoreResult<RunRecord> {
+        let mut inner = self.lock();
+        inner.next_run += 1;
+        let record = RunRecord {
+            id: inner.next_run.to_string(),
+            playbook: run.playbook.clone(),
+            playbook_hash: run.playbook_hash.clone(),
+            alert: run.alert.clone(),
+            status: RunStatus::Running,
+            disposition: None,
+            error: None,
+            created_at: run.created_at,
+            updated_at: run.created_at,
+        };
+        inner.runs.push(record.clone());
+        Ok(record)
+    }
+
+    fn get_run(&self, run_id: &str) -> StoreResult<Option<RunRecord>> {
+        Ok(self.lock().runs.iter().find(|r| r.id == run_id).cloned())
+    }
+
+    fn update_run(&self, run_id: &str, update: &RunUpdate) -> StoreResult<()> {
+        let mut inner = self.lock();
+        let run = inner
+            .runs
+            .iter_mut()
+            .find(|r| r.id == run_id)
+            .ok_or_else(|| StoreError::not_found(format!("there is no run {run_id}")))?;
+        run.status = update.status;
+        run.disposition.clone_from(&update.disposition);
+        run.error.clone_from(&update.error);
+        run.updated_at = update.updated_at;
+        Ok(())
+    }
+
+    fn list_runs(&self, filter: &RunFilter) -> StoreResult<Vec<RunRecord>> {
+        let inner = self.lock();
+        Ok(inner
+            .runs
+            .iter()
+            .rev()
+            .filter(|r| filter.playbook.as_ref().is_none_or(|p| *p == r.playbook))
+            .filter(|r| filter.status.is_none_or(|s| s == r.status))
+            .take(filter.limit.unwrap_or(usize::MAX))
+            .cloned()
+            .collect())
+    }
+
+    fn record_intent(&self, intent: &Intent) -> StoreResult<i64> {
+        let mut inner = self.lock();
+        if let Some(pos) = inner.journal.iter().position(|e| e.key == intent.key) {
+            if inner.journal.get(pos).is_some_and(|e| e.state == EntryState::Done) {
+                return Err(StoreError::conflict(format!(
+                    "the call {} is already journaled as done; it must not run again",
+                    intent.key
+                )));
+            }
+            inner.journal.remove(pos);
+        }
+        inner.next_seq += 1;
+        let seq = inner.next_seq;
+        inner.journal.push(JournalEntry {
+            seq,
+            key: intent.key.clone(),
+            state: EntryState::Intent,
+            effect: intent.effect.clone(),
+            connector: intent.connector.clone(),
+            action: intent.action.clone(),
+            args: intent.args.clone(),
+            result: None,
+            error: None,
+            started_at: intent.started_at,
+            finished_at: None,
+            approval_id: intent.approval_id,
+        });
+        Ok(seq)
+    }
+
+    fn complete(&self, key: &CallKey, outcome: &Outcome, finished_at: i64) -> StoreResult<()> {
+        let mut inner = self.lock();
+        let entry = inner
+            .journal
+            .iter_mut()
+            .find(|e| e.key == *key)
+            .ok_or_else(|| StoreError::not_found(format!("no intent is journaled for the call {key}")))?;
+        if entry.state != EntryState::Intent {
+            return Err(StoreError::conflict(format!(
+                "the call {key} is already journaled as {}",
+                entry.state.name()
+            )));
+        }
+        match outcome {
+            Outcome::Returned(result) => {
+                entry.state = EntryState::Done;
+                entry.result = Some(result.clone());
+            }
+            Outcome::Failed(error) => {
+                entry.state = EntryState::Failed;
+                entry.error = Some(error.clone());
+            }
+        }
+        entry.finished_at = Some(finished_at);
+        Ok(())
+    }
+
+    fn journal_entry(&self, key: &CallKey) -> StoreResult<Option<JournalEntry>> {
+        Ok(self.lock().journal.iter().find(|e| e.key == *key).cloned())
+    }
+
+    fn journal(&self, run_id: &str) -> StoreResult<Vec<JournalEntry>> {
+        Ok(self.lock().journal.iter().filter(|e| e.key.run_id == run_id).cloned().collect())
+    }
+
+    fn unfinished_intents(&self, run_id: Option<&str>) -> StoreResult<Vec<JournalEntry>> {
+        Ok(self
+            .lock()
+            .journal
+            .iter()
+            .filter(|e| e.state == EntryState::Intent)
+            .filter(|e| run_id.is_none_or(|r| e.key.run_id == r))
+            .cloned()
+            .collect())
+    }
+
+    fn journal_value(&self, run_id: &str, key: &str, value: &Json) -> StoreResult<Json> {
+        let mut inner = self.lock();
+        Ok(inner.values.entry((run_id.to_string(), key.to_string())).or_insert_with(|| value.clone()).clone())
+    }
+
+    fn journaled_value(&self, run_id: &str, key: &str) -> StoreResult<Option<Json>> {
+        Ok(self.lock().values.get(&(run_id.to_string(), key.to_string())).cloned())
+    }
+
+    fn add_approval(&self, approval: &NewApproval) -> StoreResult<ApprovalRow> {
+        let mut inner = self.lock();
+        if let Some(existing) =
+            inner.approvals.iter().find(|a| a.run_id == approval.run_id && a.key == approval.key)
+        {
+            return Ok(existing.clone());
+        }
+        inner.next_approval += 1;
+        let row = ApprovalRow {
+            id: inner.next_approval,
+            run_id: approval.run_id.clone(),
+            key: approval.key.clone(),
+            prompt: approval.prompt.clone(),
+            group: approval.group.clone(),
+            requested_at: approval.requested_at,
+            expires_at: approval.expires_at,
+            status: ApprovalStatus::Pending,
+            decided_by: None,
+            decided_at: None,
+        };
+        inner.approvals.push(row.clone());
+        Ok(row)
+    }
+
+    fn get_approval(&self, id: i64) -> StoreResult<Option<ApprovalRow>> {
+        Ok(self.lock().approvals.iter().find(|a| a.id == id).cloned())
+    }
+
+    fn approval_by_key(&self, run_id: &str, key: &str) -> StoreResult<Option<ApprovalRow>> {
+        Ok(self.lock().approvals.iter().find(|a| a.run_id == run_id && a.key == key).cloned())
+    }
+
+    fn decide_approval(&self, id: i64, decision: &Decision) -> StoreResult<ApprovalRow> {
+        let mut inner = self.lock();
+        let row = inner
+            .approvals
+            .iter_mut()
+            .find(|a| a.id == id)
+            .ok_or_else(|| StoreError::not_found(format!("there is no approval {id}")))?;
+        check_decision(row, decision)?;
+        row.status = decision.status;
+        row.decided_by.clone_from(&decision.decided_by);
+        row.decided_at = Some(decision.decided_at);
+        Ok(row.clone())
+    }
+
+    fn list_approvals(&self, filter: &ApprovalFilter) -> StoreResult<Vec<ApprovalRow>> {
+        Ok(self
+            .lock()
+            .approvals
+            .iter()
+            .filter(|a| filter.run_id.as_ref().is_none_or(|r| *r == a.run_id))
+            .filter(|a| filter.status.is_none_or(|s| s == a.status))
+            .cloned()
+            .collect())
+    }
+
+    fn save_case(&self, run_id: &str, case: &Json) -> StoreResult<()> {
+        self.lock().cases.insert(run_id.to_string(), case.clone());
+        Ok(())
+    }
+
+    fn load_case(&self, run_id: &str) -> StoreResult<Option<Json>> {
+        Ok(self.lock().cases.get(run_id).cloned())
+    }
+
+    fn mark_undone(&self, run_id: &str, seq: i64, _at: i64) -> StoreResult<bool> {
+        Ok(self.lock().undone.insert((run_id.to_string(), seq)))
+    }
+
+    fn undone(&self, run_id: &str) -> StoreResult<Vec<i64>> {
+        Ok(self.lock().undone.iter().filter(|(r, _)| r == run_id).map(|(_, s)| *s).collect())
+    }
+
+    fn stats(&self) -> StoreResult<Vec<StatRow>> {
+        let inner = self.lock();
+        let mut counts: BTreeMap<(String, Option<String>), u64> = BTreeMap::new();
+        for run in &inner.runs {
+            *counts.entry((run.playbook.clone(), run.disposition.clone())).or_default() += 1;
+        }
+        Ok(counts
+            .into_iter()
+            .map(|((playbook, disposition), count)| StatRow { playbook, disposition, count })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_store_passes_the_suite() {
+        super::super::suite::all(&|| Box::new(MemoryStore::new()));
+    }
+}

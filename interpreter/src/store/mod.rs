@@ -1,0 +1,608 @@
+//! The journal and case store: runs, the journal of action calls (intent before the call,
+//! outcome after), journaled values such as `now()`, approvals, cases, and the undo log.
+//!
+//! Two implementations behind one trait: [`MemoryStore`] (tests, `parry test`, dry runs) and
+//! [`SqliteStore`] (`.parry/state.db`, the default for `parry run`, `serve`, `worker`).
+//!
+//! Crash safety: the engine calls [`Store::record_intent`] before an effectful call and
+//! [`Store::complete`] after it. An entry still in state [`EntryState::Intent`] on resume
+//! means the process stopped between the two: the call may or may not have happened, and
+//! [`Store::unfinished_intents`] lists such entries.
+//!
+//! Times are UTC milliseconds since the Unix epoch (`i64`) throughout.
+
+mod memory;
+mod sqlite;
+
+pub use memory::MemoryStore;
+pub use sqlite::{SqliteStore, default_path};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use std::fmt;
+
+/// A store failure: I/O, a corrupt or newer database, or a rule of the journal broken
+/// (completing an entry that has no intent, deciding an approval twice).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreError {
+    pub kind: StoreErrorKind,
+    pub message: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreErrorKind {
+    /// The database could not be opened, read or written.
+    Io,
+    /// The referenced run, entry or approval does not exist.
+    NotFound,
+    /// The operation contradicts what is recorded (e.g. an approval already decided).
+    Conflict,
+    /// The database holds data this version cannot read.
+    Corrupt,
+}
+
+impl StoreError {
+    pub fn new(kind: StoreErrorKind, message: impl Into<String>) -> StoreError {
+        StoreError { kind, message: message.into() }
+    }
+
+    fn not_found(message: impl Into<String>) -> StoreError {
+        StoreError::new(StoreErrorKind::NotFound, message)
+    }
+
+    fn conflict(message: impl Into<String>) -> StoreError {
+        StoreError::new(StoreErrorKind::Conflict, message)
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Where a run is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Started and not finished (or the process stopped while it ran: see `parry resume`).
+    Running,
+    /// Suspended at an `approve` with no decision yet.
+    AwaitingApproval,
+    /// Over: the disposition says how.
+    Finished,
+}
+
+impl RunStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::AwaitingApproval => "awaiting_approval",
+            RunStatus::Finished => "finished",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<RunStatus> {
+        [RunStatus::Running, RunStatus::AwaitingApproval, RunStatus::Finished]
+            .into_iter()
+            .find(|s| s.name() == name)
+    }
+}
+
+/// What [`Store::create_run`] needs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewRun {
+    pub playbook: String,
+    /// Hash of the compiled playbook; a resume under a different hash is refused by the engine.
+    pub playbook_hash: String,
+    pub alert: Json,
+    pub created_at: i64,
+}
+
+/// One run as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Assigned by the store: a short decimal number (`"17"`), unique within the store.
+    pub id: String,
+    pub playbook: String,
+    pub playbook_hash: String,
+    pub alert: Json,
+    pub status: RunStatus,
+    /// The `Disposition` variant name once known (`resolved`, `awaiting_approval`, ...).
+    pub disposition: Option<String>,
+    pub error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A change to a run's status, disposition and error.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunUpdate {
+    pub status: RunStatus,
+    pub disposition: Option<String>,
+    pub error: Option<String>,
+    pub updated_at: i64,
+}
+
+/// Which runs [`Store::list_runs`] returns (newest first).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunFilter {
+    pub playbook: Option<String>,
+    pub status: Option<RunStatus>,
+    /// At most this many; all when `None`.
+    pub limit: Option<usize>,
+}
+
+/// The state of a journal entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryState {
+    /// Recorded before the call; no outcome yet.
+    Intent,
+    /// The call returned a result.
+    Done,
+    /// The call returned an error.
+    Failed,
+}
+
+impl EntryState {
+    pub fn name(self) -> &'static str {
+        match self {
+            EntryState::Intent => "intent",
+            EntryState::Done => "done",
+            EntryState::Failed => "failed",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<EntryState> {
+        [EntryState::Intent, EntryState::Done, EntryState::Failed].into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// The identity of one action call within a run: the call-site id and the path of loop
+/// indices (and function-call sites) leading to it, as text (`""` outside loops, `"2"`,
+/// `"2/0"`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CallKey {
+    pub run_id: String,
+    pub site: String,
+    pub indices: String,
+}
+
+impl CallKey {
+    pub fn new(run_id: &str, site: &str, indices: &str) -> CallKey {
+        CallKey { run_id: run_id.to_string(), site: site.to_string(), indices: indices.to_string() }
+    }
+}
+
+impl fmt::Display for CallKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.indices.is_empty() {
+            write!(f, "{}#{}", self.run_id, self.site)
+        } else {
+            write!(f, "{}#{}[{}]", self.run_id, self.site, self.indices)
+        }
+    }
+}
+
+/// What is recorded before an action call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Intent {
+    pub key: CallKey,
+    /// `read`, `write`, `reversible`, `destructive`.
+    pub effect: String,
+    pub connector: String,
+    pub action: String,
+    /// Arguments keyed by parameter name.
+    pub args: Json,
+    pub started_at: i64,
+    /// The approval (its store id) that allowed the call, if any.
+    pub approval_id: Option<i64>,
+}
+
+/// How an action call ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Returned(Json),
+    Failed(String),
+}
+
+/// One journal entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// Order of recording within the store; newest has the largest.
+    pub seq: i64,
+    pub key: CallKey,
+    pub state: EntryState,
+    pub effect: String,
+    pub connector: String,
+    pub action: String,
+    pub args: Json,
+    pub result: Option<Json>,
+    pub error: Option<String>,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub approval_id: Option<i64>,
+}
+
+/// The decision state of an approval request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalStatus {
+    Pending,
+    Granted,
+    Denied,
+    Expired,
+}
+
+impl ApprovalStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            ApprovalStatus::Pending => "pending",
+            ApprovalStatus::Granted => "granted",
+            ApprovalStatus::Denied => "denied",
+            ApprovalStatus::Expired => "expired",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<ApprovalStatus> {
+        [ApprovalStatus::Pending, ApprovalStatus::Granted, ApprovalStatus::Denied, ApprovalStatus::Expired]
+            .into_iter()
+            .find(|s| s.name() == name)
+    }
+}
+
+/// What [`Store::add_approval`] needs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewApproval {
+    pub run_id: String,
+    /// The engine's key for this `approve` (its id plus the call and loop path); unique per run.
+    pub key: String,
+    pub prompt: String,
+    /// `None`: any approver listed in `[approvers]`.
+    pub group: Option<String>,
+    pub requested_at: i64,
+    pub expires_at: i64,
+}
+
+/// One approval request as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalRow {
+    /// Assigned by the store: short and unique within it (`parry approve RUN 3`).
+    pub id: i64,
+    pub run_id: String,
+    pub key: String,
+    pub prompt: String,
+    pub group: Option<String>,
+    pub requested_at: i64,
+    pub expires_at: i64,
+    pub status: ApprovalStatus,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<i64>,
+}
+
+/// Which approvals [`Store::list_approvals`] returns (oldest first).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ApprovalFilter {
+    pub run_id: Option<String>,
+    pub status: Option<ApprovalStatus>,
+}
+
+/// A decision on an approval.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision {
+    /// `Granted`, `Denied` or `Expired` (deciding `Pending` is refused).
+    pub status: ApprovalStatus,
+    pub decided_by: Option<String>,
+    pub decided_at: i64,
+}
+
+/// One row of [`Store::stats`]: how many runs of a playbook ended with a disposition
+/// (`None`: not finished yet).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct StatRow {
+    pub playbook: String,
+    pub disposition: Option<String>,
+    pub count: u64,
+}
+
+/// The journal and case store. All methods take `&self`; implementations are `Send + Sync`
+/// so an engine can share one behind an `Arc`.
+pub trait Store: Send + Sync {
+    // Runs
+    fn create_run(&self, run: &NewRun) -> StoreResult<RunRecord>;
+    fn get_run(&self, run_id: &str) -> StoreResult<Option<RunRecord>>;
+    fn update_run(&self, run_id: &str, update: &RunUpdate) -> StoreResult<()>;
+    fn list_runs(&self, filter: &RunFilter) -> StoreResult<Vec<RunRecord>>;
+
+    // Journal
+    /// Records the intent of a call. Replaces an earlier entry for the same key that is
+    /// still an intent or failed (a retry); refuses (`Conflict`) when that entry is done, so
+    /// a completed call is never recorded twice. Returns the entry's `seq`.
+    fn record_intent(&self, intent: &Intent) -> StoreResult<i64>;
+    /// Completes the intent recorded for `key` (`NotFound` when there is none, `Conflict`
+    /// when it is already done).
+    fn complete(&self, key: &CallKey, outcome: &Outcome, finished_at: i64) -> StoreResult<()>;
+    fn journal_entry(&self, key: &CallKey) -> StoreResult<Option<JournalEntry>>;
+    /// Every entry of a run, in recording order.
+    fn journal(&self, run_id: &str) -> StoreResult<Vec<JournalEntry>>;
+    /// Entries still in state `intent`, of one run or of all runs, in recording order.
+    fn unfinished_intents(&self, run_id: Option<&str>) -> StoreResult<Vec<JournalEntry>>;
+    /// Journals a value computed once per run (e.g. `now()` at a call site): the first value
+    /// recorded under `key` wins and is returned; later calls return it unchanged.
+    fn journal_value(&self, run_id: &str, key: &str, value: &Json) -> StoreResult<Json>;
+    fn journaled_value(&self, run_id: &str, key: &str) -> StoreResult<Option<Json>>;
+
+    // Approvals
+    /// Adds a pending approval; when one with the same run and key exists, returns it as is.
+    fn add_approval(&self, approval: &NewApproval) -> StoreResult<ApprovalRow>;
+    fn get_approval(&self, id: i64) -> StoreResult<Option<ApprovalRow>>;
+    fn approval_by_key(&self, run_id: &str, key: &str) -> StoreResult<Option<ApprovalRow>>;
+    /// Decides a pending approval (`Conflict` when already decided, naming who decided).
+    fn decide_approval(&self, id: i64, decision: &Decision) -> StoreResult<ApprovalRow>;
+    fn list_approvals(&self, filter: &ApprovalFilter) -> StoreResult<Vec<ApprovalRow>>;
+
+    // Cases
+    fn save_case(&self, run_id: &str, case: &Json) -> StoreResult<()>;
+    fn load_case(&self, run_id: &str) -> StoreResult<Option<Json>>;
+
+    // Undo
+    /// Marks the journal entry `seq` of a run as undone. Returns `false` when it already was,
+    /// so `parry undo` runs each undo once.
+    fn mark_undone(&self, run_id: &str, seq: i64, at: i64) -> StoreResult<bool>;
+    fn undone(&self, run_id: &str) -> StoreResult<Vec<i64>>;
+
+    // Stats
+    /// Run counts per playbook and disposition, sorted by playbook then disposition.
+    fn stats(&self) -> StoreResult<Vec<StatRow>>;
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) mod suite {
+    //! The behaviour every [`Store`] must have; run against each implementation.
+
+    use super::*;
+    use serde_json::json;
+
+    fn new_run(playbook: &str, at: i64) -> NewRun {
+        NewRun {
+            playbook: playbook.to_string(),
+            playbook_hash: "h1".to_string(),
+            alert: json!({"sender": "bob@evil.example", "n": at}),
+            created_at: at,
+        }
+    }
+
+    fn intent(run: &str, site: &str, indices: &str, effect: &str) -> Intent {
+        Intent {
+            key: CallKey::new(run, site, indices),
+            effect: effect.to_string(),
+            connector: "mail".to_string(),
+            action: "quarantine".to_string(),
+            args: json!({"message": {"id": "m1"}}),
+            started_at: 100,
+            approval_id: None,
+        }
+    }
+
+    pub fn runs(store: &dyn Store) {
+        let a = store.create_run(&new_run("phishing", 1)).unwrap();
+        let b = store.create_run(&new_run("malware", 2)).unwrap();
+        assert_ne!(a.id, b.id);
+        assert_eq!(a.status, RunStatus::Running);
+        let got = store.get_run(&a.id).unwrap().unwrap();
+        assert_eq!(got, a);
+        assert_eq!(got.alert, json!({"sender": "bob@evil.example", "n": 1}));
+        assert_eq!(store.get_run("999999").unwrap(), None);
+        assert_eq!(store.get_run("not-a-number").unwrap(), None);
+        store
+            .update_run(
+                &a.id,
+                &RunUpdate {
+                    status: RunStatus::Finished,
+                    disposition: Some("resolved".into()),
+                    error: None,
+                    updated_at: 5,
+                },
+            )
+            .unwrap();
+        let got = store.get_run(&a.id).unwrap().unwrap();
+        assert_eq!(got.status, RunStatus::Finished);
+        assert_eq!(got.disposition.as_deref(), Some("resolved"));
+        assert_eq!(got.updated_at, 5);
+        assert_eq!(got.created_at, 1);
+        let missing = store.update_run(
+            "424242",
+            &RunUpdate { status: RunStatus::Finished, disposition: None, error: None, updated_at: 1 },
+        );
+        assert_eq!(missing.unwrap_err().kind, StoreErrorKind::NotFound);
+
+        let all = store.list_runs(&RunFilter::default()).unwrap();
+        assert_eq!(all.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), vec![b.id.clone(), a.id.clone()]);
+        let phishing = store
+            .list_runs(&RunFilter { playbook: Some("phishing".into()), ..RunFilter::default() })
+            .unwrap();
+        assert_eq!(phishing.len(), 1);
+        let running =
+            store.list_runs(&RunFilter { status: Some(RunStatus::Running), ..RunFilter::default() }).unwrap();
+        assert_eq!(running.len(), 1);
+        assert_eq!(running[0].id, b.id);
+        let limited = store.list_runs(&RunFilter { limit: Some(1), ..RunFilter::default() }).unwrap();
+        assert_eq!(limited.len(), 1);
+    }
+
+    pub fn journal(store: &dyn Store) {
+        let run = store.create_run(&new_run("phishing", 1)).unwrap();
+        let other = store.create_run(&new_run("phishing", 2)).unwrap();
+        let key0 = CallKey::new(&run.id, "playbook:p/3/for/0", "0");
+        let key1 = CallKey::new(&run.id, "playbook:p/3/for/0", "1");
+        let s0 = store.record_intent(&intent(&run.id, "playbook:p/3/for/0", "0", "reversible")).unwrap();
+        let s1 = store.record_intent(&intent(&run.id, "playbook:p/3/for/0", "1", "reversible")).unwrap();
+        assert!(s1 > s0);
+        store.record_intent(&intent(&other.id, "playbook:p/1", "", "read")).unwrap();
+
+        let e = store.journal_entry(&key0).unwrap().unwrap();
+        assert_eq!(e.state, EntryState::Intent);
+        assert_eq!(e.result, None);
+        assert_eq!(e.args, json!({"message": {"id": "m1"}}));
+        assert_eq!(store.unfinished_intents(Some(&run.id)).unwrap().len(), 2);
+        assert_eq!(store.unfinished_intents(None).unwrap().len(), 3);
+
+        store.complete(&key0, &Outcome::Returned(json!({"ok": true})), 150).unwrap();
+        store.complete(&key1, &Outcome::Failed("mailbox locked".into()), 160).unwrap();
+        let e0 = store.journal_entry(&key0).unwrap().unwrap();
+        assert_eq!(e0.state, EntryState::Done);
+        assert_eq!(e0.result, Some(json!({"ok": true})));
+        assert_eq!(e0.finished_at, Some(150));
+        let e1 = store.journal_entry(&key1).unwrap().unwrap();
+        assert_eq!(e1.state, EntryState::Failed);
+        assert_eq!(e1.error.as_deref(), Some("mailbox locked"));
+        assert_eq!(store.unfinished_intents(Some(&run.id)).unwrap().len(), 0);
+
+        // A done call is never recorded again; a failed one may be retried.
+        let again = store.record_intent(&intent(&run.id, "playbook:p/3/for/0", "0", "reversible"));
+        assert_eq!(again.unwrap_err().kind, StoreErrorKind::Conflict);
+        let retry = store.record_intent(&intent(&run.id, "playbook:p/3/for/0", "1", "reversible")).unwrap();
+        assert_eq!(store.journal_entry(&key1).unwrap().unwrap().state, EntryState::Intent);
+        assert_eq!(store.journal_entry(&key1).unwrap().unwrap().error, None);
+        assert!(retry > s1);
+
+        let done_twice = store.complete(&key0, &Outcome::Returned(json!(1)), 1);
+        assert_eq!(done_twice.unwrap_err().kind, StoreErrorKind::Conflict);
+        let none = store.complete(&CallKey::new(&run.id, "nowhere", ""), &Outcome::Returned(json!(1)), 1);
+        assert_eq!(none.unwrap_err().kind, StoreErrorKind::NotFound);
+
+        let entries = store.journal(&run.id).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert!(entries.windows(2).all(|w| w[0].seq < w[1].seq));
+        assert_eq!(store.journal(&other.id).unwrap().len(), 1);
+        assert_eq!(store.journal("777").unwrap().len(), 0);
+    }
+
+    pub fn values(store: &dyn Store) {
+        let run = store.create_run(&new_run("p", 1)).unwrap();
+        assert_eq!(store.journaled_value(&run.id, "now@a").unwrap(), None);
+        assert_eq!(store.journal_value(&run.id, "now@a", &json!(1000)).unwrap(), json!(1000));
+        assert_eq!(store.journal_value(&run.id, "now@a", &json!(2000)).unwrap(), json!(1000));
+        assert_eq!(store.journaled_value(&run.id, "now@a").unwrap(), Some(json!(1000)));
+        assert_eq!(store.journaled_value(&run.id, "now@b").unwrap(), None);
+    }
+
+    pub fn approvals(store: &dyn Store) {
+        let run = store.create_run(&new_run("p", 1)).unwrap();
+        let ask = NewApproval {
+            run_id: run.id.clone(),
+            key: "playbook:p/4/approve".to_string(),
+            prompt: "Purge 3 messages?".to_string(),
+            group: Some("soc-tier2".to_string()),
+            requested_at: 10,
+            expires_at: 3_600_010,
+        };
+        let a = store.add_approval(&ask).unwrap();
+        assert_eq!(a.status, ApprovalStatus::Pending);
+        assert_eq!(store.add_approval(&ask).unwrap(), a);
+        let b = store
+            .add_approval(&NewApproval { key: "playbook:p/9/approve".into(), group: None, ..ask.clone() })
+            .unwrap();
+        assert_ne!(a.id, b.id);
+        assert_eq!(store.get_approval(a.id).unwrap().unwrap(), a);
+        assert_eq!(store.approval_by_key(&run.id, "playbook:p/9/approve").unwrap().unwrap(), b);
+        assert_eq!(store.get_approval(987_654).unwrap(), None);
+
+        let pending = ApprovalFilter { status: Some(ApprovalStatus::Pending), ..ApprovalFilter::default() };
+        assert_eq!(store.list_approvals(&pending).unwrap().len(), 2);
+        let decided = store
+            .decide_approval(
+                a.id,
+                &Decision {
+                    status: ApprovalStatus::Granted,
+                    decided_by: Some("alice".into()),
+                    decided_at: 20,
+                },
+            )
+            .unwrap();
+        assert_eq!(decided.status, ApprovalStatus::Granted);
+        assert_eq!(decided.decided_by.as_deref(), Some("alice"));
+        assert_eq!(decided.decided_at, Some(20));
+        let twice = store
+            .decide_approval(
+                a.id,
+                &Decision { status: ApprovalStatus::Denied, decided_by: Some("bob".into()), decided_at: 30 },
+            )
+            .unwrap_err();
+        assert_eq!(twice.kind, StoreErrorKind::Conflict);
+        assert!(twice.message.contains("already granted by alice"), "{}", twice.message);
+        let pending_again = store
+            .decide_approval(
+                b.id,
+                &Decision { status: ApprovalStatus::Pending, decided_by: None, decided_at: 1 },
+            )
+            .unwrap_err();
+        assert_eq!(pending_again.kind, StoreErrorKind::Conflict);
+        let missing = store
+            .decide_approval(
+                5555,
+                &Decision { status: ApprovalStatus::Granted, decided_by: None, decided_at: 1 },
+            )
+            .unwrap_err();
+        assert_eq!(missing.kind, StoreErrorKind::NotFound);
+        assert_eq!(store.list_approvals(&pending).unwrap(), vec![b.clone()]);
+        let of_run = ApprovalFilter { run_id: Some(run.id.clone()), status: None };
+        assert_eq!(store.list_approvals(&of_run).unwrap().len(), 2);
+        let other_run = ApprovalFilter { run_id: Some("31337".into()), status: None };
+        assert!(store.list_approvals(&other_run).unwrap().is_empty());
+    }
+
+    pub fn cases_undo_stats(store: &dyn Store) {
+        let a = store.create_run(&new_run("phishing", 1)).unwrap();
+        let b = store.create_run(&new_run("phishing", 2)).unwrap();
+        let c = store.create_run(&new_run("malware", 3)).unwrap();
+        assert_eq!(store.load_case(&a.id).unwrap(), None);
+        let case = json!({"disposition": "resolved", "notes": ["n1"], "actions": []});
+        store.save_case(&a.id, &case).unwrap();
+        assert_eq!(store.load_case(&a.id).unwrap(), Some(case));
+        let updated = json!({"disposition": "escalated"});
+        store.save_case(&a.id, &updated).unwrap();
+        assert_eq!(store.load_case(&a.id).unwrap(), Some(updated));
+
+        assert!(store.mark_undone(&a.id, 7, 100).unwrap());
+        assert!(!store.mark_undone(&a.id, 7, 200).unwrap());
+        assert!(store.mark_undone(&a.id, 3, 100).unwrap());
+        assert_eq!(store.undone(&a.id).unwrap(), vec![3, 7]);
+        assert!(store.undone(&b.id).unwrap().is_empty());
+
+        let fin = |d: &str| RunUpdate {
+            status: RunStatus::Finished,
+            disposition: Some(d.to_string()),
+            error: None,
+            updated_at: 9,
+        };
+        store.update_run(&a.id, &fin("resolved")).unwrap();
+        store.update_run(&b.id, &fin("resolved")).unwrap();
+        store.update_run(&c.id, &fin("escalated")).unwrap();
+        store.create_run(&new_run("malware", 4)).unwrap();
+        let stats = store.stats().unwrap();
+        assert_eq!(
+            stats,
+            vec![
+                StatRow { playbook: "malware".into(), disposition: None, count: 1 },
+                StatRow { playbook: "malware".into(), disposition: Some("escalated".into()), count: 1 },
+                StatRow { playbook: "phishing".into(), disposition: Some("resolved".into()), count: 2 },
+            ]
+        );
+    }
+
+    /// Runs every part of the suite on a fresh store from `make`.
+    pub fn all(make: &dyn Fn() -> Box<dyn Store>) {
+        runs(make().as_ref());
+        journal(make().as_ref());
+        values(make().as_ref());
+        approvals(make().as_ref());
+        cases_undo_stats(make().as_ref());
+    }
+}
