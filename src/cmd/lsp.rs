@@ -1,8 +1,16 @@
+//! `parry lsp`: the language server on stdin/stdout.
+
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct Args {}
 
 pub fn run(_args: Args) -> ExitCode {
-    super::usage_error("this command is not available in this build yet")
+    match parry_lsp::run_stdio() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: the language server stopped: {e}");
+            ExitCode::from(2)
+        }
+    }
 }

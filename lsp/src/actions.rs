@@ -1,0 +1,225 @@
+//! Quick fixes: wrap an unapproved destructive call in `approve`, and bound a loop that
+//! runs a reversible action too many times with `limit N` from the policy.
+
+use crate::analysis::View;
+use crate::position::LineIndex;
+use lsp_types::{CodeAction, CodeActionKind, CodeActionOrCommand, Range, TextEdit, WorkspaceEdit};
+use parry_syntax::Diagnostic;
+use parry_syntax::ast::{self, Block, Else, ExprKind, ItemKind, Stmt, StmtKind};
+use std::collections::HashMap;
+
+pub fn code_actions(v: &View, range: Range) -> Vec<CodeActionOrCommand> {
+    let (start, end) = (v.offset(range.start) as u32, v.offset(range.end) as u32);
+    let mut out = Vec::new();
+    for d in &v.snap.diagnostics {
+        let span = d.primary.span;
+        if span.file != v.file || d.suppressed.is_some() || span.end < start || span.start > end {
+            continue;
+        }
+        let action = match d.code.as_str() {
+            "unapproved-destructive" => wrap_in_approve(v, d),
+            "unbounded-containment" => add_limit(v, d),
+            _ => None,
+        };
+        if let Some(action) = action {
+            out.push(CodeActionOrCommand::CodeAction(action));
+        }
+    }
+    out
+}
+
+fn quick_fix(v: &View, d: &Diagnostic, title: String, edit: TextEdit) -> CodeAction {
+    let index = LineIndex::new(v.text);
+    let diagnostic = crate::convert::diagnostic(v.snap, d, &index, v.text, v.enc);
+    let changes = HashMap::from([(v.uri.clone(), vec![edit])]);
+    CodeAction {
+        title,
+        kind: Some(CodeActionKind::QUICKFIX),
+        diagnostics: Some(vec![diagnostic]),
+        edit: Some(WorkspaceEdit { changes: Some(changes), ..Default::default() }),
+        is_preferred: Some(true),
+        ..Default::default()
+    }
+}
+
+/// `conn.action` as written at a call site span (`mail.purge(m)` gives `mail.purge`).
+fn action_name(v: &View, d: &Diagnostic) -> String {
+    let written = v.slice(d.primary.span);
+    let name = written.split('(').next().unwrap_or(written).trim();
+    if name.is_empty() || name.contains('\n') { "this action".to_string() } else { name.to_string() }
+}
+
+/// The leading whitespace of the line holding `offset`.
+fn indent_at(text: &str, offset: usize) -> String {
+    let line_start = text.get(..offset).and_then(|b| b.rfind('\n')).map(|i| i + 1).unwrap_or(0);
+    text.get(line_start..).unwrap_or("").chars().take_while(|c| *c == ' ' || *c == '\t').collect()
+}
+
+fn wrap_in_approve(v: &View, d: &Diagnostic) -> Option<CodeAction> {
+    let span = d.primary.span;
+    let stmt = innermost_stmt(&v.ast, span.start, span.end)?;
+    // `let x = CALL`: gate the value, so `x` stays in scope for what follows.
+    let target = match &stmt.kind {
+        StmtKind::Let { value, .. } if value.span.start <= span.start && span.end <= value.span.end => {
+            value.span
+        }
+        _ => stmt.span,
+    };
+    let indent = indent_at(v.text, target.start as usize);
+    let body = v.slice(target).replace('\n', "\n  ");
+    let name = action_name(v, d);
+    let group = match v.snap.config.approvers.keys().next() {
+        Some(g) => format!(" by \"{g}\""),
+        None => String::new(),
+    };
+    let new_text = format!(
+        "approve \"Run {name}?\"{group} {{\n{indent}  {body}\n{indent}}} else {{\n{indent}  escalate \"{name} was not approved\"\n{indent}}}"
+    );
+    let edit = TextEdit { range: v.range(target), new_text };
+    Some(quick_fix(v, d, format!("Wrap in `approve` (gate {name} behind a human approval)"), edit))
+}
+
+fn add_limit(v: &View, d: &Diagnostic) -> Option<CodeAction> {
+    let span = d.primary.span;
+    let lp = innermost_unlimited_for(&v.ast, span.start, span.end)?;
+    let at = lp.filter.as_ref().map(|f| f.span.end).unwrap_or(lp.iter.span.end) as usize;
+    let name = action_name(v, d);
+    let (connector, action) = name.split_once('.').unwrap_or(("", ""));
+    let n = v.snap.config.max_auto_targets(connector, action);
+    let range = v.index.range(v.text, at, at, v.enc);
+    let edit = TextEdit { range, new_text: format!(" limit {n}") };
+    Some(quick_fix(
+        v,
+        d,
+        format!("Add `limit {n}` to the loop (the policy's automatic limit for {name})"),
+        edit,
+    ))
+}
+
+// ---------------------------------------------------------------- syntax tree search
+
+/// Visits every block of the file, outermost first.
+fn each_block<'a>(file: &'a ast::SourceFile, f: &mut dyn FnMut(&'a Block)) {
+    for item in &file.items {
+        match &item.kind {
+            ItemKind::Playbook(p) => block(&p.body, f),
+            ItemKind::Fn(x) => block(&x.body, f),
+            ItemKind::Test(t) => block(&t.body, f),
+            ItemKind::Const(c) => expr(&c.value, f),
+            _ => {}
+        }
+    }
+}
+
+fn block<'a>(b: &'a Block, f: &mut dyn FnMut(&'a Block)) {
+    f(b);
+    for s in &b.stmts {
+        match &s.kind {
+            StmtKind::Let { value: e, .. }
+            | StmtKind::Expr(e)
+            | StmtKind::Note(e)
+            | StmtKind::Recommend(e)
+            | StmtKind::Resolve(e)
+            | StmtKind::Escalate(e)
+            | StmtKind::Fail(e)
+            | StmtKind::Expect(e) => expr(e, f),
+            StmtKind::Evidence { label, value } => {
+                expr(label, f);
+                expr(value, f);
+            }
+            StmtKind::Mock(_) | StmtKind::Approvals { .. } => {}
+        }
+    }
+}
+
+fn expr<'a>(e: &'a ast::Expr, f: &mut dyn FnMut(&'a Block)) {
+    match &e.kind {
+        ExprKind::List(items) => items.iter().for_each(|i| expr(i, f)),
+        ExprKind::Record(fields) => fields.iter().for_each(|x| expr(&x.value, f)),
+        ExprKind::Field { target, .. } => expr(target, f),
+        ExprKind::Index { target, index } => {
+            expr(target, f);
+            expr(index, f);
+        }
+        ExprKind::Call { callee, args } => {
+            expr(callee, f);
+            args.iter().for_each(|a| expr(&a.value, f));
+        }
+        ExprKind::Unary { operand, .. } => expr(operand, f),
+        ExprKind::Binary { lhs, rhs, .. } => {
+            expr(lhs, f);
+            expr(rhs, f);
+        }
+        ExprKind::If { cond, then, otherwise } => {
+            expr(cond, f);
+            block(then, f);
+            match otherwise {
+                Some(Else::Block(b)) => block(b, f),
+                Some(Else::If(e)) => expr(e, f),
+                None => {}
+            }
+        }
+        ExprKind::Match { scrutinee, arms } => {
+            expr(scrutinee, f);
+            arms.iter().for_each(|a| block(&a.body, f));
+        }
+        ExprKind::For(lp) => {
+            expr(&lp.iter, f);
+            block(&lp.body, f);
+        }
+        ExprKind::Approve(a) => {
+            expr(&a.prompt, f);
+            block(&a.body, f);
+            if let Some(b) = &a.otherwise {
+                block(b, f);
+            }
+        }
+        ExprKind::Try { body, catch, .. } => {
+            block(body, f);
+            block(catch, f);
+        }
+        ExprKind::Paren(inner) => expr(inner, f),
+        ExprKind::Block(b) => block(b, f),
+        _ => {}
+    }
+}
+
+/// The innermost statement whose span contains `start..end`.
+fn innermost_stmt(file: &ast::SourceFile, start: u32, end: u32) -> Option<&Stmt> {
+    let mut best: Option<&Stmt> = None;
+    each_block(file, &mut |b| {
+        for s in &b.stmts {
+            if s.span.start <= start
+                && end <= s.span.end
+                && best.is_none_or(|x| s.span.end - s.span.start <= x.span.end - x.span.start)
+            {
+                best = Some(s);
+            }
+        }
+    });
+    best
+}
+
+/// The innermost `for` without `limit` whose body contains `start..end`.
+fn innermost_unlimited_for(file: &ast::SourceFile, start: u32, end: u32) -> Option<&ast::ForLoop> {
+    let mut best: Option<&ast::ForLoop> = None;
+    each_block(file, &mut |b| {
+        for s in &b.stmts {
+            let e = match &s.kind {
+                StmtKind::Expr(e) | StmtKind::Let { value: e, .. } => e,
+                _ => continue,
+            };
+            if let ExprKind::For(lp) = &e.kind
+                && lp.limit.is_none()
+                && lp.body.span.start <= start
+                && end <= lp.body.span.end
+                && best.is_none_or(|x| {
+                    lp.body.span.end - lp.body.span.start <= x.body.span.end - x.body.span.start
+                })
+            {
+                best = Some(lp);
+            }
+        }
+    });
+    best
+}
