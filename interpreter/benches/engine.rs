@@ -1,0 +1,180 @@
+//! Engine throughput and scheduling benchmark (`cargo bench -p parry-interpreter --bench engine`).
+//!
+//! A phishing-shaped playbook making 21 action calls against instant in-process connectors:
+//! runs per second and microseconds per action with the in-memory and the SQLite journal.
+//! Then one run whose every call takes 100 ms: wall time against the critical path (the
+//! longest chain of calls that must wait for each other: a read, the independent reads
+//! together, then every write in program order).
+
+use parry_compiler::ir::PlaybookId;
+use parry_compiler::project::Config;
+use parry_interpreter::connectors::{Args, Connector, ConnectorError};
+use parry_interpreter::engine::{ConnectorSet, Disposition, Engine, EngineOptions};
+use parry_interpreter::store::{MemoryStore, SqliteStore, Store};
+use serde_json::{Value as Json, json};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const PLAYBOOK: &str = r#"
+connector mailbox {
+  type Message = { id: string, sender: email, subject: string, body: string, attachments: list<hash> }
+  action fetch(id: string) -> Message effect read
+  action search(sender: email, subject: string) -> list<Message> effect read
+  action quarantine(message: Message) effect reversible(undo: release)
+  action release(message: Message) effect reversible(undo: quarantine)
+}
+connector ti {
+  type Rep = { verdict: Verdict, source: string }
+  action url_reputation(u: url) -> Rep effect read
+  action sender_reputation(sender: email) -> Rep effect read
+  action detonate(h: hash) -> Rep effect read
+}
+connector web { action block_url(u: url) effect reversible(undo: unblock_url)
+                action unblock_url(u: url) effect reversible(undo: block_url) }
+connector tickets { action open(title: string, body: string) -> string effect write }
+
+type Report = { message_id: string, reporter: email }
+
+playbook phishing(alert: Report) {
+  let msg = mailbox.fetch(alert.message_id)
+  let urls = extract_urls(msg.body)
+  let url_reps = for u in urls limit 20 { ti.url_reputation(u) }
+  let sender = ti.sender_reputation(msg.sender)
+  let copies = mailbox.search(msg.sender, msg.subject)
+  let sandbox = for h in msg.attachments limit 10 { ti.detonate(h) }
+  let verdict = worst(for r in url_reps + sandbox { r.verdict } + [sender.verdict])
+  evidence "copies" = copies
+  note "verdict {verdict}"
+  if verdict == malicious {
+    for c in copies limit 20 { mailbox.quarantine(c) }
+    for u in urls limit 20 { web.block_url(u) }
+    let t = tickets.open("Phishing from {msg.sender}", "Quarantined {len(copies)} copies")
+    resolve "Quarantined {len(copies)} copies, ticket {t}"
+  }
+  resolve "benign"
+}
+"#;
+
+/// Answers every action instantly (or after `delay`) with canned data.
+struct Canned {
+    delay: Duration,
+}
+
+fn message(id: &str) -> Json {
+    json!({
+        "id": id, "sender": "payroll@evil.example", "subject": "Invoice",
+        "body": "Pay: http://evil.example/a http://evil.example/b http://evil.example/c http://evil.example/d http://evil.example/e",
+        "attachments": ["d41d8cd98f00b204e9800998ecf8427e", "e41d8cd98f00b204e9800998ecf8427e", "f41d8cd98f00b204e9800998ecf8427e"]
+    })
+}
+
+#[async_trait::async_trait]
+impl Connector for Canned {
+    async fn call(&self, action: &str, _args: &Args) -> Result<Json, ConnectorError> {
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        Ok(match action {
+            "fetch" => message("m1"),
+            "search" => json!([message("m1"), message("m2"), message("m3"), message("m4")]),
+            "url_reputation" | "detonate" => json!({"verdict": "malicious", "source": "bench"}),
+            "sender_reputation" => json!({"verdict": "suspicious", "source": "bench"}),
+            "open" => json!("T-1"),
+            _ => Json::Null,
+        })
+    }
+}
+
+/// fetch, 5 url lookups, sender, search, 3 detonations, 4 quarantines, 5 blocks, 1 ticket.
+const ACTIONS_PER_RUN: usize = 21;
+
+fn engine(store: Arc<dyn Store>, delay: Duration) -> Result<Engine, String> {
+    let c = parry_compiler::compile_sources(
+        vec![(PathBuf::from("bench.play"), PLAYBOOK.to_string())],
+        Config::default(),
+    );
+    if c.has_errors() {
+        let errors: Vec<String> =
+            c.diagnostics.iter().map(|d| format!("{}: {}", d.code, d.message)).collect();
+        return Err(errors.join("\n"));
+    }
+    let mut set = ConnectorSet::new();
+    for name in ["mailbox", "ti", "web", "tickets"] {
+        set.insert(name, Arc::new(Canned { delay }));
+    }
+    Ok(Engine::new(Arc::new(c.program), c.config, set, store, EngineOptions { dry_run: false, quiet: true }))
+}
+
+async fn throughput(label: &str, engine: &Engine, budget: Duration) -> Result<f64, String> {
+    let alert = json!({"message_id": "m1", "reporter": "bob@corp.example"});
+    // Warm up and check the run does what the benchmark claims.
+    let first = engine.start(PlaybookId(0), alert.clone()).await.map_err(|e| e.to_string())?;
+    if first.disposition != Disposition::Resolved || first.case.actions.len() != ACTIONS_PER_RUN {
+        return Err(format!(
+            "unexpected run: {} with {} actions ({:?})",
+            first.disposition,
+            first.case.actions.len(),
+            first.case.error
+        ));
+    }
+    let started = Instant::now();
+    let mut runs = 0u64;
+    while started.elapsed() < budget {
+        engine.start(PlaybookId(0), alert.clone()).await.map_err(|e| e.to_string())?;
+        runs += 1;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let per_run_us = secs * 1e6 / runs as f64;
+    let rate = runs as f64 / secs;
+    println!(
+        "{label:<22} {rate:>10.0} runs/s   {per_run_us:>8.1} µs/run   {:>6.2} µs/action",
+        per_run_us / ACTIONS_PER_RUN as f64
+    );
+    Ok(rate)
+}
+
+fn main() -> Result<(), String> {
+    let rt =
+        tokio::runtime::Builder::new_current_thread().enable_time().build().map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let budget = Duration::from_secs(2);
+        println!("phishing-shaped playbook, {ACTIONS_PER_RUN} action calls per run, instant connectors");
+        let memory = engine(Arc::new(MemoryStore::new()), Duration::ZERO)?;
+        let mem_rate = throughput("in-memory journal", &memory, budget).await?;
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let sqlite = SqliteStore::open(&dir.path().join("state.db")).map_err(|e| e.to_string())?;
+        let durable = engine(Arc::new(sqlite), Duration::ZERO)?;
+        let durable_rate = throughput("SQLite journal", &durable, budget).await?;
+
+        let delay = Duration::from_millis(100);
+        let slow = engine(Arc::new(MemoryStore::new()), delay)?;
+        let alert = json!({"message_id": "m1", "reporter": "bob@corp.example"});
+        let started = Instant::now();
+        let out = slow.start(PlaybookId(0), alert).await.map_err(|e| e.to_string())?;
+        let wall = started.elapsed();
+        // fetch; then url lookups, sender, search and detonations together; then 4
+        // quarantines, 5 blocks and the ticket one after the other.
+        let critical = delay * (1 + 1 + 4 + 5 + 1);
+        let sequential = delay * ACTIONS_PER_RUN as u32;
+        println!(
+            "100 ms per call: wall {:.0} ms, critical path {:.0} ms (ratio {:.3}), sequential would be {:.0} ms ({})",
+            wall.as_secs_f64() * 1000.0,
+            critical.as_secs_f64() * 1000.0,
+            wall.as_secs_f64() / critical.as_secs_f64(),
+            sequential.as_secs_f64() * 1000.0,
+            out.disposition
+        );
+        println!(
+            "targets: in-memory >= 20000 runs/s: {}; durable >= 1000 runs/s: {}; wall <= 1.2x critical path: {}",
+            verdict(mem_rate >= 20_000.0),
+            verdict(durable_rate >= 1_000.0),
+            verdict(wall.as_secs_f64() <= 1.2 * critical.as_secs_f64())
+        );
+        Ok(())
+    })
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "MISSED" }
+}

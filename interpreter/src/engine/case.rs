@@ -1,0 +1,200 @@
+//! The case a run produces: what the analyst (and `parry cases`) reads.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+/// How a run ended (the built-in `Disposition` enum).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Disposition {
+    /// `resolve`: handled automatically.
+    Resolved,
+    /// `escalate`: an analyst must act.
+    Escalated,
+    /// Suspended at an `approve` that has no decision yet; `Engine::resume` continues it.
+    AwaitingApproval,
+    /// An error ended the run (`fail`, a failing action outside `try`, a refused gate, an
+    /// unconfirmed effectful call found on replay, ...): see [`Case::error`].
+    Failed,
+    /// The body ended without `resolve` or `escalate`.
+    Completed,
+}
+
+impl Disposition {
+    /// The variant name as written in `.play` (`awaiting_approval`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Disposition::Resolved => "resolved",
+            Disposition::Escalated => "escalated",
+            Disposition::AwaitingApproval => "awaiting_approval",
+            Disposition::Failed => "failed",
+            Disposition::Completed => "completed",
+        }
+    }
+
+    /// The ordinal in the built-in `Disposition` enum.
+    pub fn ordinal(self) -> u32 {
+        match self {
+            Disposition::Resolved => 0,
+            Disposition::Escalated => 1,
+            Disposition::AwaitingApproval => 2,
+            Disposition::Failed => 3,
+            Disposition::Completed => 4,
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Disposition> {
+        [
+            Disposition::Resolved,
+            Disposition::Escalated,
+            Disposition::AwaitingApproval,
+            Disposition::Failed,
+            Disposition::Completed,
+        ]
+        .into_iter()
+        .find(|d| d.name() == name)
+    }
+
+    /// Whether the run is over (everything but `awaiting_approval`).
+    pub fn is_final(self) -> bool {
+        self != Disposition::AwaitingApproval
+    }
+}
+
+impl std::fmt::Display for Disposition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What happened to one action call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionStatus {
+    /// The call returned (now or in an earlier attempt of the run, replayed from the journal).
+    Done,
+    /// The call returned an error.
+    Failed,
+    /// Dry run: a `write`+ call that was not performed.
+    Skipped,
+    /// The journal holds the intent of this effectful call but no result: it may or may
+    /// not have happened. It is never retried blindly; an analyst must check.
+    Unconfirmed,
+}
+
+/// One action call of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActionRecord {
+    /// The journal key: call-site id plus the function-call and loop-index path.
+    pub call_id: String,
+    pub connector: String,
+    pub action: String,
+    /// `read`, `write`, `reversible`, `destructive`.
+    pub effect: String,
+    /// Arguments keyed by parameter name.
+    pub arguments: Json,
+    pub result: Option<Json>,
+    pub error: Option<String>,
+    pub status: ActionStatus,
+    /// RFC 3339.
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub duration_ms: Option<u64>,
+    /// The approval that allowed this call, when it ran inside an approved `approve`.
+    pub approval: Option<String>,
+    /// True when the result came from the journal rather than from a call in this attempt.
+    #[serde(default)]
+    pub replayed: bool,
+}
+
+/// A decision on an approval request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalState {
+    Pending,
+    Granted,
+    Denied,
+    Expired,
+}
+
+impl ApprovalState {
+    pub fn name(self) -> &'static str {
+        match self {
+            ApprovalState::Pending => "pending",
+            ApprovalState::Granted => "granted",
+            ApprovalState::Denied => "denied",
+            ApprovalState::Expired => "expired",
+        }
+    }
+}
+
+/// One `approve` the run reached.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalRecord {
+    /// The approval's key: its `approve` id plus the function-call and loop-index path.
+    pub id: String,
+    pub prompt: String,
+    /// `None`: any approver listed in `[approvers]`.
+    pub group: Option<String>,
+    pub requested_at: String,
+    pub expires_at: String,
+    pub state: ApprovalState,
+    pub decided_by: Option<String>,
+}
+
+/// A labelled value attached with `evidence`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvidenceItem {
+    pub label: String,
+    pub value: Json,
+}
+
+/// Everything a run produced.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Case {
+    pub run_id: String,
+    pub playbook: String,
+    /// The alert as received.
+    pub alert: Json,
+    pub disposition: Disposition,
+    /// The text of `resolve` / `escalate`.
+    pub summary: Option<String>,
+    pub notes: Vec<String>,
+    pub evidence: Vec<EvidenceItem>,
+    pub recommendation: Option<String>,
+    pub actions: Vec<ActionRecord>,
+    pub approvals: Vec<ApprovalRecord>,
+    /// Why the run failed (disposition `failed`).
+    pub error: Option<String>,
+    /// Dry run: reads were performed, `write`+ calls only recorded (status `skipped`).
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+impl Case {
+    pub fn new(run_id: &str, playbook: &str, alert: Json) -> Case {
+        Case {
+            run_id: run_id.to_string(),
+            playbook: playbook.to_string(),
+            alert,
+            disposition: Disposition::Completed,
+            summary: None,
+            notes: Vec::new(),
+            evidence: Vec::new(),
+            recommendation: None,
+            actions: Vec::new(),
+            approvals: Vec::new(),
+            error: None,
+            dry_run: false,
+        }
+    }
+
+    /// The evidence as one JSON object, label -> value (a later label replaces an earlier one).
+    pub fn evidence_json(&self) -> Json {
+        let mut map = serde_json::Map::new();
+        for item in &self.evidence {
+            map.insert(item.label.clone(), item.value.clone());
+        }
+        Json::Object(map)
+    }
+}

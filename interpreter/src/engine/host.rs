@@ -1,0 +1,344 @@
+//! The engine's [`Host`]: journaled connector calls, stored approvals, journaled `now()`.
+
+use super::case::{ActionRecord, ActionStatus, ApprovalRecord, ApprovalState};
+use super::eval::{ActionCall, ApprovalAsk, Flow, Host, R, RunError, RunState};
+use super::{Engine, now_ms};
+use crate::store::{
+    ApprovalRow, ApprovalStatus, CallKey, Decision, EntryState, Intent, NewApproval, Outcome, StoreError,
+};
+use crate::value::{self, Value};
+use parry_compiler::ir::{ApprovalDecision, EffectKind, Type};
+use serde_json::Value as Json;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+pub(super) struct EngineHost<'e> {
+    engine: &'e Engine,
+    run_id: String,
+    /// Approval key -> store id, for the journal's `approval_id`.
+    approvals: Mutex<HashMap<String, i64>>,
+    /// The first store failure: the run cannot be trusted past it.
+    store_failure: Mutex<Option<StoreError>>,
+}
+
+impl<'e> EngineHost<'e> {
+    pub(super) fn new(engine: &'e Engine, run_id: &str) -> EngineHost<'e> {
+        EngineHost {
+            engine,
+            run_id: run_id.to_string(),
+            approvals: Mutex::new(HashMap::new()),
+            store_failure: Mutex::new(None),
+        }
+    }
+
+    pub(super) fn store_failure(&self) -> Option<StoreError> {
+        self.store_failure.lock().ok().and_then(|mut f| f.take())
+    }
+
+    /// Records a store failure and turns it into a flow that stops the run.
+    fn store_error(&self, e: StoreError) -> Flow {
+        let message = format!("the journal could not be written: {e}");
+        if let Ok(mut f) = self.store_failure.lock() {
+            f.get_or_insert(e);
+        }
+        Flow::Halt(RunError::new("journal", message))
+    }
+
+    fn approval_id(&self, key: Option<&str>) -> Option<i64> {
+        let key = key?;
+        self.approvals.lock().ok().and_then(|m| m.get(key).copied())
+    }
+}
+
+fn decode_result(call: &ActionCall<'_>, json: &Json, program: &parry_compiler::ir::Program) -> R<Value> {
+    if call.action.ret == Type::Unit {
+        return Ok(Value::Unit);
+    }
+    value::decode(json, &call.action.ret, program).map_err(|errors| {
+        let problems: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+        let mut e = RunError::new(
+            "bad_result",
+            format!(
+                "`{}` returned a result that is not a `{}`:\n{}",
+                call.qualified(),
+                call.action.ret,
+                problems.join("\n")
+            ),
+        );
+        e.action = Some(call.qualified());
+        Flow::Error(e)
+    })
+}
+
+fn record(call: &ActionCall<'_>, args: &serde_json::Map<String, Json>, started: i64) -> ActionRecord {
+    ActionRecord {
+        call_id: call.key.clone(),
+        connector: call.connector.to_string(),
+        action: call.action.name.clone(),
+        effect: call.effect.name().to_string(),
+        arguments: Json::Object(args.clone()),
+        result: None,
+        error: None,
+        status: ActionStatus::Done,
+        started_at: value::format_time(started),
+        finished_at: None,
+        duration_ms: None,
+        approval: call.approval.as_deref().map(str::to_string),
+        replayed: false,
+    }
+}
+
+#[async_trait::async_trait]
+impl Host for EngineHost<'_> {
+    async fn action(&self, run: &RunState, call: ActionCall<'_>) -> R<Value> {
+        let engine = self.engine;
+        let store = &engine.store;
+        let program = &engine.program;
+        let (site, indices) = split_key(&call);
+        let key = CallKey::new(&self.run_id, site, indices);
+        let args = call.args_json();
+        let effectful = call.effect > EffectKind::Read;
+        let started = now_ms();
+        let mut rec = record(&call, &args, started);
+
+        if engine.options.dry_run && effectful {
+            rec.status = ActionStatus::Skipped;
+            run.with_case(|c| c.actions.push(rec));
+            return Ok(if call.action.ret == Type::Unit { Value::Unit } else { Value::None });
+        }
+
+        if !engine.options.dry_run {
+            match store.journal_entry(&key).map_err(|e| self.store_error(e))? {
+                Some(entry) if entry.state == EntryState::Done => {
+                    let json = entry.result.unwrap_or(Json::Null);
+                    rec.result = Some(json.clone());
+                    rec.replayed = true;
+                    rec.started_at = value::format_time(entry.started_at);
+                    rec.finished_at = entry.finished_at.map(value::format_time);
+                    rec.duration_ms =
+                        entry.finished_at.map(|f| u64::try_from(f - entry.started_at).unwrap_or(0));
+                    run.with_case(|c| c.actions.push(rec));
+                    return decode_result(&call, &json, program);
+                }
+                Some(entry) if entry.state == EntryState::Failed => {
+                    let message = entry.error.unwrap_or_default();
+                    rec.status = ActionStatus::Failed;
+                    rec.error = Some(message.clone());
+                    rec.replayed = true;
+                    run.with_case(|c| c.actions.push(rec));
+                    let mut e = RunError::new("action_failed", message);
+                    e.action = Some(call.qualified());
+                    return Err(Flow::Error(e));
+                }
+                Some(_) if effectful => {
+                    rec.status = ActionStatus::Unconfirmed;
+                    rec.replayed = true;
+                    rec.error =
+                        Some("intent journaled, no result: the call may or may not have happened".into());
+                    run.with_case(|c| c.actions.push(rec));
+                    let mut e = RunError::new(
+                        "unconfirmed",
+                        format!(
+                            "`{}` was started in an earlier attempt of this run but its result was never \
+                             journaled, so it may or may not have happened; it is not retried automatically. \
+                             Check the target system, then handle the alert by hand or start a new run",
+                            call.describe()
+                        ),
+                    );
+                    e.action = Some(call.qualified());
+                    return Err(Flow::Halt(e));
+                }
+                _ => {}
+            }
+        }
+
+        let intent = Intent {
+            key: key.clone(),
+            effect: call.effect.name().to_string(),
+            connector: call.connector.to_string(),
+            action: call.action.name.clone(),
+            args: Json::Object(args.clone()),
+            started_at: started,
+            approval_id: self.approval_id(call.approval.as_deref()),
+        };
+        if effectful {
+            store.record_intent(&intent).map_err(|e| self.store_error(e))?;
+        }
+        let clock = Instant::now();
+        let result = match engine.connectors.resolve(call.connector) {
+            Ok(connector) => connector.call(&call.action.name, &args).await,
+            Err(e) => Err(e),
+        };
+        let finished = now_ms();
+        rec.finished_at = Some(value::format_time(finished));
+        rec.duration_ms = Some(u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX));
+        if !engine.options.dry_run {
+            if !effectful {
+                store.record_intent(&intent).map_err(|e| self.store_error(e))?;
+            }
+            let outcome = match &result {
+                Ok(json) => Outcome::Returned(json.clone()),
+                Err(e) => Outcome::Failed(e.to_string()),
+            };
+            store.complete(&key, &outcome, finished).map_err(|e| self.store_error(e))?;
+        }
+        match result {
+            Ok(json) => {
+                rec.result = Some(json.clone());
+                run.with_case(|c| c.actions.push(rec));
+                decode_result(&call, &json, program)
+            }
+            Err(err) => {
+                rec.status = ActionStatus::Failed;
+                rec.error = Some(err.to_string());
+                run.with_case(|c| c.actions.push(rec));
+                let mut e = RunError::new(&err.kind, err.message);
+                e.action = Some(call.qualified());
+                Err(Flow::Error(e))
+            }
+        }
+    }
+
+    async fn approval(&self, run: &RunState, ask: ApprovalAsk) -> R<ApprovalDecision> {
+        let engine = self.engine;
+        let now = now_ms();
+        if engine.options.dry_run {
+            run.with_case(|c| {
+                c.approvals.push(ApprovalRecord {
+                    id: ask.key.clone(),
+                    prompt: ask.prompt.clone(),
+                    group: ask.group.clone(),
+                    requested_at: value::format_time(now),
+                    expires_at: value::format_time(now.saturating_add(ask.within_ms)),
+                    state: ApprovalState::Pending,
+                    decided_by: None,
+                })
+            });
+            return Ok(ApprovalDecision::Granted);
+        }
+        let store = &engine.store;
+        let existing = store.approval_by_key(&self.run_id, &ask.key).map_err(|e| self.store_error(e))?;
+        let mut row: ApprovalRow = match existing {
+            Some(row) => row,
+            None => {
+                let row = store
+                    .add_approval(&NewApproval {
+                        run_id: self.run_id.clone(),
+                        key: ask.key.clone(),
+                        prompt: ask.prompt.clone(),
+                        group: ask.group.clone(),
+                        requested_at: now,
+                        expires_at: now.saturating_add(ask.within_ms),
+                    })
+                    .map_err(|e| self.store_error(e))?;
+                self.notify(&row).await;
+                row
+            }
+        };
+        if row.status == ApprovalStatus::Pending && now > row.expires_at {
+            row = store
+                .decide_approval(
+                    row.id,
+                    &Decision { status: ApprovalStatus::Expired, decided_by: None, decided_at: now },
+                )
+                .map_err(|e| self.store_error(e))?;
+        }
+        if let Ok(mut m) = self.approvals.lock() {
+            m.insert(ask.key.clone(), row.id);
+        }
+        let state = match row.status {
+            ApprovalStatus::Pending => ApprovalState::Pending,
+            ApprovalStatus::Granted => ApprovalState::Granted,
+            ApprovalStatus::Denied => ApprovalState::Denied,
+            ApprovalStatus::Expired => ApprovalState::Expired,
+        };
+        run.with_case(|c| {
+            c.approvals.push(ApprovalRecord {
+                id: row.id.to_string(),
+                prompt: row.prompt.clone(),
+                group: row.group.clone(),
+                requested_at: value::format_time(row.requested_at),
+                expires_at: value::format_time(row.expires_at),
+                state,
+                decided_by: row.decided_by.clone(),
+            })
+        });
+        match row.status {
+            ApprovalStatus::Pending => Err(Flow::Suspend { approval: ask.key }),
+            ApprovalStatus::Granted => Ok(ApprovalDecision::Granted),
+            ApprovalStatus::Denied => Ok(ApprovalDecision::Denied),
+            ApprovalStatus::Expired => Ok(ApprovalDecision::Expired),
+        }
+    }
+
+    async fn now(&self, _run: &RunState, key: String) -> R<i64> {
+        let now = now_ms();
+        if self.engine.options.dry_run {
+            return Ok(now);
+        }
+        let json = self
+            .engine
+            .store
+            .journal_value(&self.run_id, &key, &Json::from(now))
+            .map_err(|e| self.store_error(e))?;
+        Ok(json.as_i64().unwrap_or(now))
+    }
+}
+
+impl EngineHost<'_> {
+    /// Tells the approvers: through `notify.send` when the project configures `notify`,
+    /// else on the log (stderr). A failing notification does not stop the run.
+    async fn notify(&self, row: &ApprovalRow) {
+        let group = row.group.clone().unwrap_or_else(|| "approvers".to_string());
+        let text = format!(
+            "Approval {} requested by run {}: \"{}\" (group {group}, expires {}). Decide with `parry approve {} {} --as USER [--deny]`.",
+            row.id,
+            row.run_id,
+            row.prompt,
+            value::format_time(row.expires_at),
+            row.run_id,
+            row.id
+        );
+        if self.engine.config.connectors.contains_key("notify")
+            && let Ok(connector) = self.engine.connectors.resolve("notify")
+        {
+            let mut args = serde_json::Map::new();
+            args.insert("channel".to_string(), Json::String(group));
+            args.insert("text".to_string(), Json::String(text.clone()));
+            if connector.call("send", &args).await.is_ok() {
+                return;
+            }
+        }
+        if !self.engine.options.quiet {
+            eprintln!("[parry] {text}");
+        }
+    }
+}
+
+/// Splits the evaluator's key (`SITE` + context path) into the store's site and indices.
+fn split_key<'c>(call: &'c ActionCall<'_>) -> (&'c str, &'c str) {
+    let site = call.site.id.0.as_str();
+    match call.key.strip_prefix(site) {
+        Some(rest) => (site, rest),
+        None => (call.key.as_str(), ""),
+    }
+}
+
+/// The host used to evaluate `when` conditions: no effect is possible there.
+pub(super) struct WhenHost;
+
+#[async_trait::async_trait]
+impl Host for WhenHost {
+    async fn action(&self, _run: &RunState, call: ActionCall<'_>) -> R<Value> {
+        Err(Flow::Error(RunError::runtime(format!("`when` cannot call `{}`", call.qualified()))))
+    }
+
+    async fn approval(&self, _run: &RunState, _ask: ApprovalAsk) -> R<ApprovalDecision> {
+        Err(Flow::Error(RunError::runtime("`when` cannot ask for an approval")))
+    }
+
+    async fn now(&self, _run: &RunState, _key: String) -> R<i64> {
+        Ok(now_ms())
+    }
+}
