@@ -151,7 +151,7 @@ pub fn build_native(
         let known: Vec<&str> = NATIVE_IMPLS.iter().map(|(n, _)| *n).collect();
         return Err(format!(
             "connectors.{name}: unknown implementation `{impl_name}`; the embedded ones are {} \
-             (or use `impl = \"http\"` with an HTTP binding)",
+             (HTTP bindings are not available in this release)",
             known.join(", ")
         ));
     };
