@@ -139,7 +139,9 @@ fn sarif_report_has_rules_results_and_regions() {
     assert_eq!(r["level"], "error");
     assert_eq!(r["locations"][0]["physicalLocation"]["region"]["startLine"], 5);
     let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
-    assert!(rules.iter().any(|rule| rule["id"] == "unapproved-destructive" && rule["help"]["text"].is_string()));
+    assert!(
+        rules.iter().any(|rule| rule["id"] == "unapproved-destructive" && rule["help"]["text"].is_string())
+    );
 }
 
 #[test]
