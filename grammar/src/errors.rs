@@ -472,6 +472,17 @@ fn closer(opener: u8) -> &'static str {
 
 /// Builds the diagnostic for a failed parse of one item. `text` is the item's source,
 /// `base` its offset in the file.
+/// The text of an expected token, as pest shows it. The grammar writes single characters as
+/// one-character ranges (`'x'..'x'`, matched without a string comparison), shown as `x..x`;
+/// they stand for the literal `x`. (No range of the grammar has equal ends otherwise.)
+fn token_text(shown: String) -> String {
+    let mut chars = shown.chars();
+    match (chars.next(), chars.next(), chars.next(), chars.next(), chars.next()) {
+        (Some(a), Some('.'), Some('.'), Some(b), None) if a == b => a.to_string(),
+        _ => shown,
+    }
+}
+
 pub(crate) fn syntax_error(file: FileId, text: &str, base: usize, err: &Error<Rule>) -> Diagnostic {
     let pos = match err.location {
         InputLocation::Pos(p) => p,
@@ -504,7 +515,8 @@ pub(crate) fn syntax_error(file: FileId, text: &str, base: usize, err: &Error<Ru
         if at_max >= pos && at_max <= text.len() && !inside_word {
             use_positives = at_max == pos;
             pos = at_max;
-            let tokens: Vec<String> = attempts.expected_tokens().iter().map(|t| t.to_string()).collect();
+            let tokens: Vec<String> =
+                attempts.expected_tokens().iter().map(|t| token_text(t.to_string())).collect();
             // Where a binary operator could go, `(`, `[`, `.`, `<`, `-` ... are operators
             // too, and the expression being continued is not "expected".
             let operator_position = tokens.iter().any(|t| {

@@ -33,12 +33,26 @@ const PARALLEL_THRESHOLD: usize = 256 * 1024;
 /// reported as `syntax-error` diagnostics (one per broken item), the others are returned.
 /// Every node's span carries `file`.
 pub fn parse(file: FileId, src: &str) -> (SourceFile, Vec<Diagnostic>) {
+    parse_with(file, src, true)
+}
+
+/// [`parse`] on the calling thread only, whatever the file's size (for callers that run
+/// their own parallelism, e.g. one file per thread). Same results as [`parse`].
+pub fn parse_sequential(file: FileId, src: &str) -> (SourceFile, Vec<Diagnostic>) {
+    parse_with(file, src, false)
+}
+
+fn parse_with(file: FileId, src: &str, parallel: bool) -> (SourceFile, Vec<Diagnostic>) {
     pest::set_call_limit(NonZeroUsize::new(CALL_LIMIT));
     let scan = split::scan(file, src);
     let chunks: Vec<&split::Chunk> =
         scan.chunks.iter().filter(|c| src.get(c.start..c.end).is_some_and(|t| !split::is_blank(t))).collect();
 
-    let outcomes = parse_all(file, src, &scan.clean, &chunks);
+    let outcomes = if parallel {
+        parse_all(file, src, &scan.clean, &chunks)
+    } else {
+        chunks.iter().map(|c| parse_chunk(file, src, &scan.clean, c)).collect()
+    };
 
     let mut items = Vec::new();
     let mut diags = Vec::new();
