@@ -631,6 +631,14 @@ impl<'a> Machine<'a> {
                 for a in &call.args {
                     args.push(self.expr(frame, a, depth).await?);
                 }
+                // `worst([])` / `best([])` of an enum list: the enum's first / last variant
+                // (the type says which enum; the built-in alone cannot know).
+                if matches!(builtin, Builtin::Worst | Builtin::Best)
+                    && matches!(args.first(), Some(Value::List(items)) if items.is_empty())
+                    && let Some(v) = crate::builtins::extreme_of_empty(builtin.name(), &e.ty, self.program)
+                {
+                    return Ok(v);
+                }
                 builtin_call(builtin, args).map_err(Flow::Error)
             }
         }
