@@ -27,6 +27,7 @@ mod fsutil;
 mod indicator;
 mod log;
 mod maildir;
+mod policy;
 mod state;
 #[cfg(test)]
 mod stdlib_tests;
@@ -40,6 +41,7 @@ use serde_json::{Map, Value};
 
 pub use args::{format_time, parse_duration, parse_time};
 pub use indicator::refang;
+pub use policy::{CallPolicy, Policed};
 
 /// The arguments of one action call, keyed by parameter name.
 pub type Args = Map<String, Value>;

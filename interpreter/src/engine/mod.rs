@@ -71,7 +71,7 @@ use crate::connectors::{self, Connector, ConnectorError};
 use crate::store::{self, NewRun, RunRecord, RunStatus, RunUpdate, Store, StoreError};
 use crate::value::{self, DecodeError, Value};
 use eval::{ConstCache, Flow, Frame, Machine, R, RunState};
-use parry_compiler::ir::{PlaybookId, Program};
+use parry_compiler::ir::{EffectKind, PlaybookId, Program};
 use parry_compiler::project::Config;
 use serde::Serialize;
 use serde_json::Value as Json;
@@ -139,7 +139,25 @@ impl ConnectorSet {
                 );
                 continue;
             }
-            match connectors::build_native(&c.name, &impl_name, &table.unwrap_or(Json::Null), project_root) {
+            let table = table.unwrap_or(Json::Null);
+            let built =
+                connectors::build_native(&c.name, &impl_name, &table, project_root).and_then(|native| {
+                    // `timeout`, `retries` and `rate` apply around every call, whatever the
+                    // implementation.
+                    let policy = connectors::CallPolicy::from_table(&c.name, &table)?;
+                    if policy.is_default() {
+                        return Ok(native);
+                    }
+                    let reads = c
+                        .actions
+                        .iter()
+                        .filter(|a| a.effect.kind == EffectKind::Read)
+                        .map(|a| a.name.clone())
+                        .collect();
+                    Ok(Box::new(connectors::Policed::new(&c.name, native, policy, reads))
+                        as Box<dyn Connector>)
+                });
+            match built {
                 Ok(native) => set.insert(c.name.clone(), Arc::from(native)),
                 Err(why) => {
                     set.broken.insert(c.name.clone(), why);
