@@ -210,7 +210,7 @@ fn general(v: &View, offset: usize) -> Vec<CompletionItem> {
             ..Default::default()
         });
     }
-    for kw in KEYWORDS.iter().filter(|k| **k != "_") {
+    for kw in KEYWORDS {
         items.push(CompletionItem {
             label: kw.to_string(),
             kind: Some(CompletionItemKind::KEYWORD),

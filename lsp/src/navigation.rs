@@ -229,43 +229,9 @@ pub fn is_identifier(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// The reserved words of the grammar.
-pub const KEYWORDS: &[&str] = &[
-    "playbook",
-    "connector",
-    "type",
-    "enum",
-    "fn",
-    "const",
-    "test",
-    "action",
-    "let",
-    "if",
-    "else",
-    "match",
-    "for",
-    "in",
-    "approve",
-    "try",
-    "catch",
-    "note",
-    "evidence",
-    "recommend",
-    "resolve",
-    "escalate",
-    "fail",
-    "mock",
-    "approvals",
-    "expect",
-    "and",
-    "or",
-    "not",
-    "true",
-    "false",
-    "none",
-    "_",
-];
+pub use parry_syntax::KEYWORDS;
 
+/// A reserved word, or `_` (which is never a name).
 pub fn is_keyword(s: &str) -> bool {
-    KEYWORDS.contains(&s)
+    s == "_" || KEYWORDS.contains(&s)
 }

@@ -113,35 +113,10 @@ impl<'a> ArgReader<'a> {
 }
 
 /// Parse `500ms`, `15s`, `30m`, `2h`, `7d`, or a sequence such as `1h30m`, into
-/// milliseconds. `None` on anything else, and on overflow.
+/// milliseconds (the language's duration syntax). `None` on anything else, on a negative
+/// duration, and on overflow.
 pub fn parse_duration(text: &str) -> Option<i64> {
-    let text = text.trim();
-    if text.is_empty() {
-        return None;
-    }
-    let mut total: i64 = 0;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-        if digits == 0 {
-            return None;
-        }
-        let amount: i64 = rest.get(..digits)?.parse().ok()?;
-        rest = rest.get(digits..)?;
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
-        let unit = rest.get(..unit_len)?;
-        rest = rest.get(unit_len..)?;
-        let factor: i64 = match unit {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            _ => return None,
-        };
-        total = total.checked_add(amount.checked_mul(factor)?)?;
-    }
-    Some(total)
+    crate::value::parse_duration(text).ok().filter(|ms| *ms >= 0 && !text.trim_start().starts_with('-'))
 }
 
 /// Parse an RFC 3339 time into seconds since the Unix epoch.
