@@ -450,6 +450,10 @@ impl<'a> Machine<'a> {
                 ExprKind::Const { id, name } => self.constant(*id, name, d).await,
                 ExprKind::Variant { id, ordinal, name } => Ok(self.variant(*id, *ordinal, name)),
                 ExprKind::Field { target, field, optional } => {
+                    // `x.f.g` on a local: read in place rather than copying `x` first.
+                    if let Some(t) = borrowed(frame, target) {
+                        return field_of(t, field, *optional);
+                    }
                     let t = self.expr(frame, target, d).await?;
                     field_of(&t, field, *optional)
                 }
@@ -655,7 +659,8 @@ impl<'a> Machine<'a> {
         let requires_approval = site.requires_approval
             || action.requires_approval
             || effect == EffectKind::Destructive
-            || self.config.requires_approval(&connector.name, &action.name);
+            || (!self.config.policy.require_approval.is_empty()
+                && self.config.requires_approval(&connector.name, &action.name));
         if requires_approval && frame.approval.is_none() {
             let mut e = RunError::new(
                 "approval_required",
@@ -674,7 +679,9 @@ impl<'a> Machine<'a> {
             e.action = Some(format!("{}.{}", connector.name, action.name));
             return Err(Flow::Halt(e));
         }
-        let key = format!("{}{}", site.id, frame.ctx);
+        let mut key = String::with_capacity(site.id.0.len() + frame.ctx.len());
+        key.push_str(&site.id.0);
+        key.push_str(&frame.ctx);
         let call = ActionCall {
             site,
             action,
@@ -807,6 +814,20 @@ fn truthy(v: &Value) -> R<bool> {
     match v.as_bool() {
         Some(b) => Ok(b),
         None => err(format!("expected a bool, got {}", v.kind_name())),
+    }
+}
+
+/// The value of a local, or of a chain of record fields of a local, by reference: `None`
+/// when the expression is anything else (or the field is not there), so the caller
+/// evaluates it the ordinary way.
+fn borrowed<'f>(frame: &'f Frame, e: &Expr) -> Option<&'f Value> {
+    match &e.kind {
+        ExprKind::Local { slot, .. } => frame.slots.get(slot.0 as usize),
+        ExprKind::Field { target, field, optional: false } => match borrowed(frame, target)? {
+            Value::Record(fields) => fields.iter().find(|(k, _)| k == field).map(|(_, v)| v),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

@@ -20,15 +20,18 @@ pub(super) struct EngineHost<'e> {
     approvals: Mutex<HashMap<String, i64>>,
     /// The first store failure: the run cannot be trusted past it.
     store_failure: Mutex<Option<StoreError>>,
+    /// A run just created has an empty journal: no need to look anything up.
+    fresh: bool,
 }
 
 impl<'e> EngineHost<'e> {
-    pub(super) fn new(engine: &'e Engine, run_id: &str) -> EngineHost<'e> {
+    pub(super) fn new(engine: &'e Engine, run_id: &str, fresh: bool) -> EngineHost<'e> {
         EngineHost {
             engine,
             run_id: run_id.to_string(),
             approvals: Mutex::new(HashMap::new()),
             store_failure: Mutex::new(None),
+            fresh,
         }
     }
 
@@ -43,6 +46,18 @@ impl<'e> EngineHost<'e> {
             f.get_or_insert(e);
         }
         Flow::Halt(RunError::new("journal", message))
+    }
+
+    /// Journals how a call ended: completes an effectful call's intent; records a read
+    /// (which needed no intent beforehand) with its outcome at once.
+    fn journal_outcome(&self, effectful: bool, intent: &Intent, outcome: &Outcome, finished: i64) -> R<()> {
+        let store = &self.engine.store;
+        let written = if effectful {
+            store.complete(&intent.key, outcome, finished)
+        } else {
+            store.record_done(intent, outcome, finished).map(|_| ())
+        };
+        written.map_err(|e| self.store_error(e))
     }
 
     fn approval_id(&self, key: Option<&str>) -> Option<i64> {
@@ -71,13 +86,13 @@ fn decode_result(call: &ActionCall<'_>, json: &Json, program: &parry_compiler::i
     })
 }
 
-fn record(call: &ActionCall<'_>, args: &serde_json::Map<String, Json>, started: i64) -> ActionRecord {
+fn record(call: &ActionCall<'_>, arguments: Json, started: i64) -> ActionRecord {
     ActionRecord {
         call_id: call.key.clone(),
         connector: call.connector.to_string(),
         action: call.action.name.clone(),
         effect: call.effect.name().to_string(),
-        arguments: Json::Object(args.clone()),
+        arguments,
         result: None,
         error: None,
         status: ActionStatus::Done,
@@ -97,10 +112,10 @@ impl Host for EngineHost<'_> {
         let program = &engine.program;
         let (site, indices) = split_key(&call);
         let key = CallKey::new(&self.run_id, site, indices);
-        let args = call.args_json();
+        let args = Json::Object(call.args_json());
         let effectful = call.effect > EffectKind::Read;
         let started = now_ms();
-        let mut rec = record(&call, &args, started);
+        let mut rec = record(&call, args.clone(), started);
 
         if engine.options.dry_run && effectful {
             rec.status = ActionStatus::Skipped;
@@ -108,7 +123,7 @@ impl Host for EngineHost<'_> {
             return Ok(if call.action.ret == Type::Unit { Value::Unit } else { Value::None });
         }
 
-        if !engine.options.dry_run {
+        if !engine.options.dry_run && !self.fresh {
             match store.journal_entry(&key).map_err(|e| self.store_error(e))? {
                 Some(entry) if entry.state == EntryState::Done => {
                     let json = entry.result.unwrap_or(Json::Null);
@@ -154,11 +169,11 @@ impl Host for EngineHost<'_> {
         }
 
         let intent = Intent {
-            key: key.clone(),
+            key,
             effect: call.effect.name().to_string(),
             connector: call.connector.to_string(),
             action: call.action.name.clone(),
-            args: Json::Object(args.clone()),
+            args,
             started_at: started,
             approval_id: self.approval_id(call.approval.as_deref()),
         };
@@ -166,30 +181,35 @@ impl Host for EngineHost<'_> {
             store.record_intent(&intent).map_err(|e| self.store_error(e))?;
         }
         let clock = Instant::now();
+        let no_args = serde_json::Map::new();
+        let args = intent.args.as_object().unwrap_or(&no_args);
         let result = match engine.connectors.resolve(call.connector) {
-            Ok(connector) => connector.call(&call.action.name, &args).await,
+            Ok(connector) => connector.call(&call.action.name, args).await,
             Err(e) => Err(e),
         };
         let finished = now_ms();
         rec.finished_at = Some(value::format_time(finished));
         rec.duration_ms = Some(u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX));
-        if !engine.options.dry_run {
-            if !effectful {
-                store.record_intent(&intent).map_err(|e| self.store_error(e))?;
-            }
-            let outcome = match &result {
-                Ok(json) => Outcome::Returned(json.clone()),
-                Err(e) => Outcome::Failed(e.to_string()),
-            };
-            store.complete(&key, &outcome, finished).map_err(|e| self.store_error(e))?;
-        }
         match result {
             Ok(json) => {
-                rec.result = Some(json.clone());
+                let outcome = Outcome::Returned(json);
+                if !engine.options.dry_run {
+                    self.journal_outcome(effectful, &intent, &outcome, finished)?;
+                }
+                let json = match outcome {
+                    Outcome::Returned(json) => json,
+                    Outcome::Failed(_) => Json::Null,
+                };
+                let value = decode_result(&call, &json, program);
+                rec.result = Some(json);
                 run.with_case(|c| c.actions.push(rec));
-                decode_result(&call, &json, program)
+                value
             }
             Err(err) => {
+                if !engine.options.dry_run {
+                    let outcome = Outcome::Failed(err.to_string());
+                    self.journal_outcome(effectful, &intent, &outcome, finished)?;
+                }
                 rec.status = ActionStatus::Failed;
                 rec.error = Some(err.to_string());
                 run.with_case(|c| c.actions.push(rec));

@@ -402,7 +402,7 @@ impl Engine {
                 created_at: now_ms(),
             })?
         };
-        self.execute(playbook, &run, value).await
+        self.execute(playbook, &run, value, true).await
     }
 
     /// Continues a run that is awaiting an approval (or was interrupted), by replaying it
@@ -420,7 +420,7 @@ impl Engine {
             return Err(EngineError::ProgramChanged { run_id: run.id, playbook: run.playbook });
         }
         let value = self.decode_alert(playbook, &run.alert)?;
-        self.execute(playbook, &run, value).await
+        self.execute(playbook, &run, value, false).await
     }
 
     /// Runs the undo action of every reversible call the run completed, newest first, each
@@ -515,11 +515,14 @@ impl Engine {
         }
     }
 
+    /// Runs (or replays) the playbook body. `fresh`: the run was just created, so its
+    /// journal is empty.
     async fn execute(
         &self,
         playbook: PlaybookId,
         run: &RunRecord,
         alert: Value,
+        fresh: bool,
     ) -> Result<RunOutcome, EngineError> {
         let pb = self
             .program
@@ -529,7 +532,7 @@ impl Engine {
         let mut case = Case::new(&run.id, &pb.name, run.alert.clone());
         case.dry_run = self.options.dry_run;
         let state = RunState::new(case);
-        let host = host::EngineHost::new(self, &run.id);
+        let host = host::EngineHost::new(self, &run.id, fresh);
         let machine = Machine {
             program: &self.program,
             config: &self.config,
@@ -549,12 +552,10 @@ impl Engine {
             return Err(EngineError::Store(e));
         }
         let (disposition, summary, error) = outcome_of(outcome);
-        let case = state.with_case(|c| {
-            c.disposition = disposition;
-            c.summary = summary;
-            c.error = error;
-            c.clone()
-        });
+        let mut case = state.case.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        case.disposition = disposition;
+        case.summary = summary;
+        case.error = error;
         if !self.options.dry_run {
             let status = if disposition == Disposition::AwaitingApproval {
                 RunStatus::AwaitingApproval

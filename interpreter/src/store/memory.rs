@@ -1,7 +1,7 @@
 //! An in-memory [`Store`]: for `parry test`, dry runs and unit tests. Lost on exit.
 
 use super::*;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 /// A [`Store`] held in memory behind a mutex.
@@ -15,8 +15,12 @@ struct Inner {
     next_run: u64,
     next_seq: i64,
     next_approval: i64,
+    /// Run `n` (its id is the decimal `n`) is at index `n - 1`.
     runs: Vec<RunRecord>,
-    journal: Vec<JournalEntry>,
+    /// Every journal entry, by its key.
+    journal: HashMap<CallKey, JournalEntry>,
+    /// Each run's journal keys by `seq` (recording order).
+    by_run: HashMap<String, BTreeMap<i64, CallKey>>,
     values: BTreeMap<(String, String), Json>,
     approvals: Vec<ApprovalRow>,
     cases: BTreeMap<String, Json>,
@@ -58,6 +62,79 @@ pub(super) fn check_decision(current: &ApprovalRow, decision: &Decision) -> Stor
     Ok(())
 }
 
+impl Inner {
+    /// The index in `runs` of the run `run_id` (ids are the decimal `1`, `2`, …).
+    fn run_index(&self, run_id: &str) -> Option<usize> {
+        let n: usize = run_id.parse().ok()?;
+        let index = n.checked_sub(1)?;
+        self.runs.get(index).filter(|r| r.id == run_id).map(|_| index)
+    }
+
+    /// Makes room for a new entry under `key`: refuses when the call is done, drops an
+    /// earlier intent or failure (a retry).
+    fn replace_entry(&mut self, key: &CallKey) -> StoreResult<()> {
+        if let Some(old) = self.journal.get(key) {
+            if old.state == EntryState::Done {
+                return Err(StoreError::conflict(format!(
+                    "the call {key} is already journaled as done; it must not run again"
+                )));
+            }
+            let seq = old.seq;
+            self.journal.remove(key);
+            if let Some(list) = self.by_run.get_mut(&key.run_id) {
+                list.remove(&seq);
+            }
+        }
+        Ok(())
+    }
+
+    fn push_entry(&mut self, entry: JournalEntry) -> i64 {
+        let seq = entry.seq;
+        match self.by_run.get_mut(&entry.key.run_id) {
+            Some(list) => {
+                list.insert(seq, entry.key.clone());
+            }
+            None => {
+                self.by_run.insert(entry.key.run_id.clone(), BTreeMap::from([(seq, entry.key.clone())]));
+            }
+        }
+        self.journal.insert(entry.key.clone(), entry);
+        seq
+    }
+
+    fn entry_for(&mut self, intent: &Intent) -> JournalEntry {
+        self.next_seq += 1;
+        JournalEntry {
+            seq: self.next_seq,
+            key: intent.key.clone(),
+            state: EntryState::Intent,
+            effect: intent.effect.clone(),
+            connector: intent.connector.clone(),
+            action: intent.action.clone(),
+            args: intent.args.clone(),
+            result: None,
+            error: None,
+            started_at: intent.started_at,
+            finished_at: None,
+            approval_id: intent.approval_id,
+        }
+    }
+}
+
+fn apply_outcome(entry: &mut JournalEntry, outcome: &Outcome, finished_at: i64) {
+    match outcome {
+        Outcome::Returned(result) => {
+            entry.state = EntryState::Done;
+            entry.result = Some(result.clone());
+        }
+        Outcome::Failed(error) => {
+            entry.state = EntryState::Failed;
+            entry.error = Some(error.clone());
+        }
+    }
+    entry.finished_at = Some(finished_at);
+}
+
 impl Store for MemoryStore {
     fn create_run(&self, run: &NewRun) -> StoreResult<RunRecord> {
         let mut inner = self.lock();
@@ -78,15 +155,15 @@ impl Store for MemoryStore {
     }
 
     fn get_run(&self, run_id: &str) -> StoreResult<Option<RunRecord>> {
-        Ok(self.lock().runs.iter().find(|r| r.id == run_id).cloned())
+        let inner = self.lock();
+        Ok(inner.run_index(run_id).and_then(|i| inner.runs.get(i)).cloned())
     }
 
     fn update_run(&self, run_id: &str, update: &RunUpdate) -> StoreResult<()> {
         let mut inner = self.lock();
         let run = inner
-            .runs
-            .iter_mut()
-            .find(|r| r.id == run_id)
+            .run_index(run_id)
+            .and_then(|i| inner.runs.get_mut(i))
             .ok_or_else(|| StoreError::not_found(format!("there is no run {run_id}")))?;
         run.status = update.status;
         run.disposition.clone_from(&update.disposition);
@@ -110,40 +187,24 @@ impl Store for MemoryStore {
 
     fn record_intent(&self, intent: &Intent) -> StoreResult<i64> {
         let mut inner = self.lock();
-        if let Some(pos) = inner.journal.iter().position(|e| e.key == intent.key) {
-            if inner.journal.get(pos).is_some_and(|e| e.state == EntryState::Done) {
-                return Err(StoreError::conflict(format!(
-                    "the call {} is already journaled as done; it must not run again",
-                    intent.key
-                )));
-            }
-            inner.journal.remove(pos);
-        }
-        inner.next_seq += 1;
-        let seq = inner.next_seq;
-        inner.journal.push(JournalEntry {
-            seq,
-            key: intent.key.clone(),
-            state: EntryState::Intent,
-            effect: intent.effect.clone(),
-            connector: intent.connector.clone(),
-            action: intent.action.clone(),
-            args: intent.args.clone(),
-            result: None,
-            error: None,
-            started_at: intent.started_at,
-            finished_at: None,
-            approval_id: intent.approval_id,
-        });
-        Ok(seq)
+        inner.replace_entry(&intent.key)?;
+        let entry = inner.entry_for(intent);
+        Ok(inner.push_entry(entry))
+    }
+
+    fn record_done(&self, intent: &Intent, outcome: &Outcome, finished_at: i64) -> StoreResult<i64> {
+        let mut inner = self.lock();
+        inner.replace_entry(&intent.key)?;
+        let mut entry = inner.entry_for(intent);
+        apply_outcome(&mut entry, outcome, finished_at);
+        Ok(inner.push_entry(entry))
     }
 
     fn complete(&self, key: &CallKey, outcome: &Outcome, finished_at: i64) -> StoreResult<()> {
         let mut inner = self.lock();
         let entry = inner
             .journal
-            .iter_mut()
-            .find(|e| e.key == *key)
+            .get_mut(key)
             .ok_or_else(|| StoreError::not_found(format!("no intent is journaled for the call {key}")))?;
         if entry.state != EntryState::Intent {
             return Err(StoreError::conflict(format!(
@@ -151,37 +212,38 @@ impl Store for MemoryStore {
                 entry.state.name()
             )));
         }
-        match outcome {
-            Outcome::Returned(result) => {
-                entry.state = EntryState::Done;
-                entry.result = Some(result.clone());
-            }
-            Outcome::Failed(error) => {
-                entry.state = EntryState::Failed;
-                entry.error = Some(error.clone());
-            }
-        }
-        entry.finished_at = Some(finished_at);
+        apply_outcome(entry, outcome, finished_at);
         Ok(())
     }
 
     fn journal_entry(&self, key: &CallKey) -> StoreResult<Option<JournalEntry>> {
-        Ok(self.lock().journal.iter().find(|e| e.key == *key).cloned())
+        Ok(self.lock().journal.get(key).cloned())
     }
 
     fn journal(&self, run_id: &str) -> StoreResult<Vec<JournalEntry>> {
-        Ok(self.lock().journal.iter().filter(|e| e.key.run_id == run_id).cloned().collect())
+        let inner = self.lock();
+        Ok(inner
+            .by_run
+            .get(run_id)
+            .map(|list| list.values().filter_map(|k| inner.journal.get(k)).cloned().collect())
+            .unwrap_or_default())
     }
 
     fn unfinished_intents(&self, run_id: Option<&str>) -> StoreResult<Vec<JournalEntry>> {
-        Ok(self
-            .lock()
-            .journal
-            .iter()
-            .filter(|e| e.state == EntryState::Intent)
-            .filter(|e| run_id.is_none_or(|r| e.key.run_id == r))
-            .cloned()
-            .collect())
+        let inner = self.lock();
+        let is_intent = |e: &&JournalEntry| e.state == EntryState::Intent;
+        let mut out: Vec<JournalEntry> = match run_id {
+            Some(r) => inner
+                .by_run
+                .get(r)
+                .map(|list| {
+                    list.values().filter_map(|k| inner.journal.get(k)).filter(is_intent).cloned().collect()
+                })
+                .unwrap_or_default(),
+            None => inner.journal.values().filter(is_intent).cloned().collect(),
+        };
+        out.sort_by_key(|e| e.seq);
+        Ok(out)
     }
 
     fn journal_value(&self, run_id: &str, key: &str, value: &Json) -> StoreResult<Json> {

@@ -15,7 +15,7 @@ mod memory;
 mod sqlite;
 
 pub use memory::MemoryStore;
-pub use sqlite::{SqliteStore, default_path};
+pub use sqlite::{Durability, SYNC_ENV, SqliteStore, default_path};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -327,6 +327,14 @@ pub trait Store: Send + Sync {
     /// Completes the intent recorded for `key` (`NotFound` when there is none, `Conflict`
     /// when it is already done).
     fn complete(&self, key: &CallKey, outcome: &Outcome, finished_at: i64) -> StoreResult<()>;
+    /// Records a call that needed no intent beforehand (a `read`) together with its
+    /// outcome, in one step: the same as [`Store::record_intent`] then [`Store::complete`],
+    /// with the same conflicts. Returns the entry's `seq`.
+    fn record_done(&self, intent: &Intent, outcome: &Outcome, finished_at: i64) -> StoreResult<i64> {
+        let seq = self.record_intent(intent)?;
+        self.complete(&intent.key, outcome, finished_at)?;
+        Ok(seq)
+    }
     fn journal_entry(&self, key: &CallKey) -> StoreResult<Option<JournalEntry>>;
     /// Every entry of a run, in recording order.
     fn journal(&self, run_id: &str) -> StoreResult<Vec<JournalEntry>>;
@@ -482,6 +490,31 @@ pub(crate) mod suite {
         assert!(entries.windows(2).all(|w| w[0].seq < w[1].seq));
         assert_eq!(store.journal(&other.id).unwrap().len(), 1);
         assert_eq!(store.journal("777").unwrap().len(), 0);
+
+        // A read is journaled with its outcome in one step, with the same conflicts.
+        let read = intent(&other.id, "playbook:p/2", "", "read");
+        let s2 = store.record_done(&read, &Outcome::Returned(json!({"score": 3})), 170).unwrap();
+        let e2 = store.journal_entry(&read.key).unwrap().unwrap();
+        assert_eq!(e2.seq, s2);
+        assert_eq!(e2.state, EntryState::Done);
+        assert_eq!(e2.result, Some(json!({"score": 3})));
+        assert_eq!(e2.finished_at, Some(170));
+        assert_eq!(e2.args, json!({"message": {"id": "m1"}}));
+        let twice = store.record_done(&read, &Outcome::Returned(json!(1)), 1);
+        assert_eq!(twice.unwrap_err().kind, StoreErrorKind::Conflict);
+        let failed = intent(&other.id, "playbook:p/4", "2", "read");
+        store.record_done(&failed, &Outcome::Failed("timeout".into()), 180).unwrap();
+        let e3 = store.journal_entry(&failed.key).unwrap().unwrap();
+        assert_eq!(e3.state, EntryState::Failed);
+        assert_eq!(e3.error.as_deref(), Some("timeout"));
+        let s4 = store.record_done(&failed, &Outcome::Returned(json!(2)), 190).unwrap();
+        assert!(s4 > s2);
+        assert_eq!(store.journal_entry(&failed.key).unwrap().unwrap().state, EntryState::Done);
+        let entries = store.journal(&other.id).unwrap();
+        assert_eq!(entries.len(), 3);
+        assert!(entries.windows(2).all(|w| w[0].seq < w[1].seq));
+        assert_eq!(entries.last().map(|e| e.seq), Some(s4));
+        assert_eq!(store.unfinished_intents(Some(&other.id)).unwrap().len(), 1);
     }
 
     pub fn values(store: &dyn Store) {

@@ -1,12 +1,24 @@
 //! The SQLite [`Store`]: `.parry/state.db` under the project.
 //!
-//! WAL mode, so `parry approvals` and `parry cases` read while a worker writes, with
-//! `synchronous = FULL`: every committed intent and result survives a power loss or an OS
-//! crash, which is what "never repeat a write call" rests on (with `NORMAL`, the last
-//! commits before a power loss may vanish, and a call whose intent vanished would run again
-//! on resume). Measured on this project's 2-core machines: an intent plus its completion
-//! costs about 0.1 ms with `NORMAL` and about 4.4 ms with `FULL` (two fsyncs) — small next to
-//! an action call over the network. Concurrent processes wait up to 5 s for the write lock.
+//! WAL mode, so `parry approvals` and `parry cases` read while a worker writes. How hard a
+//! commit is pushed to disk is a [`Durability`]:
+//!
+//! - [`Durability::ProcessCrash`] (the default, `synchronous = NORMAL`): a committed intent
+//!   or result survives the process being killed (`SIGKILL`, a panic, an abort) — the commit
+//!   is in the WAL file, which the OS holds — so "never repeat a write call, even when the
+//!   process is killed" holds. Only an OS crash or a power loss can lose the last commits,
+//!   and a call whose intent vanished that way would run again on resume.
+//! - [`Durability::PowerLoss`] (`synchronous = FULL`): every commit is also fsynced, so it
+//!   survives an OS crash or a power loss as well. Measured on this project's 2-core
+//!   machines: an intent plus its completion costs about 0.1 ms with `NORMAL` and about
+//!   4.4 ms with `FULL` (two fsyncs) — small next to an action call over the network.
+//!
+//! [`SqliteStore::open`] takes the durability from the environment variable
+//! `PARRY_STATE_SYNC` (`normal`, the default, or `full`); [`SqliteStore::open_with`] takes
+//! it as an argument. Concurrent processes wait up to 5 s for the write lock.
+//!
+//! A `read` call is journaled with its outcome in one statement ([`Store::record_done`]); an
+//! effectful call's intent is committed before the call is made, its outcome after.
 //!
 //! The schema version lives in `PRAGMA user_version`; [`MIGRATIONS`] brings an older file up
 //! to date in one transaction, and a newer file is refused rather than misread.
@@ -92,6 +104,54 @@ CREATE TABLE undo_log (
     PRIMARY KEY (run_id, seq)
 );
 "#];
+
+/// What a committed journal entry survives (see the module documentation).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `synchronous = NORMAL`: survives the process being killed; an OS crash or a power
+    /// loss may lose the last commits.
+    #[default]
+    ProcessCrash,
+    /// `synchronous = FULL`: survives an OS crash or a power loss too (an fsync per commit).
+    PowerLoss,
+}
+
+/// The environment variable [`SqliteStore::open`] reads its [`Durability`] from.
+pub const SYNC_ENV: &str = "PARRY_STATE_SYNC";
+
+impl Durability {
+    /// Parses a `PARRY_STATE_SYNC` value: `normal` or `full` (any case).
+    pub fn from_name(name: &str) -> Option<Durability> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "normal" => Some(Durability::ProcessCrash),
+            "full" => Some(Durability::PowerLoss),
+            _ => None,
+        }
+    }
+
+    /// The durability `PARRY_STATE_SYNC` asks for (`ProcessCrash` when it is unset or empty).
+    pub fn from_env() -> StoreResult<Durability> {
+        match std::env::var(SYNC_ENV) {
+            Ok(v) if !v.trim().is_empty() => Durability::from_name(&v).ok_or_else(|| {
+                StoreError::new(
+                    StoreErrorKind::Io,
+                    format!(
+                        "{SYNC_ENV}={v:?} is not a known setting: use `normal` (survives the \
+                         process being killed) or `full` (also survives a power loss), or unset it"
+                    ),
+                )
+            }),
+            _ => Ok(Durability::ProcessCrash),
+        }
+    }
+
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::ProcessCrash => "NORMAL",
+            Durability::PowerLoss => "FULL",
+        }
+    }
+}
 
 /// A [`Store`] in one SQLite file.
 pub struct SqliteStore {
@@ -181,8 +241,13 @@ fn run_rowid(run_id: &str) -> Option<i64> {
 
 impl SqliteStore {
     /// Opens (creating it and its directory if needed) the database at `path` and brings
-    /// its schema up to date.
+    /// its schema up to date, with the [`Durability`] `PARRY_STATE_SYNC` asks for.
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        SqliteStore::open_with(path, Durability::from_env()?)
+    }
+
+    /// [`SqliteStore::open`] with an explicit [`Durability`].
+    pub fn open_with(path: &Path, durability: Durability) -> StoreResult<SqliteStore> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
                 StoreError::new(
@@ -192,14 +257,14 @@ impl SqliteStore {
             })?;
         }
         let conn = Connection::open(path).map_err(|e| io_error(path, "cannot open", &e))?;
-        SqliteStore::init(conn, path.to_path_buf())
+        SqliteStore::init(conn, path.to_path_buf(), durability)
     }
 
     /// A private in-memory database (same code paths as a file, nothing on disk).
     pub fn open_in_memory() -> StoreResult<SqliteStore> {
         let path = PathBuf::from(":memory:");
         let conn = Connection::open_in_memory().map_err(|e| io_error(&path, "cannot open", &e))?;
-        SqliteStore::init(conn, path)
+        SqliteStore::init(conn, path, Durability::ProcessCrash)
     }
 
     /// The file this store writes.
@@ -207,11 +272,12 @@ impl SqliteStore {
         &self.path
     }
 
-    fn init(mut conn: Connection, path: PathBuf) -> StoreResult<SqliteStore> {
+    fn init(mut conn: Connection, path: PathBuf, durability: Durability) -> StoreResult<SqliteStore> {
         let setup = |conn: &Connection| -> Result<(), rusqlite::Error> {
             conn.busy_timeout(Duration::from_secs(5))?;
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))?;
-            conn.pragma_update(None, "synchronous", "FULL")?;
+            conn.pragma_update(None, "synchronous", durability.pragma())?;
+            conn.set_prepared_statement_cache_capacity(64);
             Ok(())
         };
         setup(&conn).map_err(|e| io_error(&path, "cannot configure", &e))?;
@@ -261,6 +327,81 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Journals `intent` as an intent, or (with an outcome) as done or failed, in one
+    /// commit: replaces an earlier intent or failure of the same key, refuses a done one.
+    fn insert_entry(&self, intent: &Intent, outcome: Option<(&Outcome, i64)>) -> StoreResult<i64> {
+        const INSERT: &str = "INSERT INTO journal (run_id, site, indices, state, effect, connector, \
+                              action, args, result, error, started_at, finished_at, approval_id) \
+                              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+                              ON CONFLICT (run_id, site, indices) DO NOTHING";
+        let (state, result, error, finished_at) = match outcome {
+            None => (EntryState::Intent, None, None, None),
+            Some((Outcome::Returned(json), at)) => (EntryState::Done, Some(to_text(json)), None, Some(at)),
+            Some((Outcome::Failed(message), at)) => {
+                (EntryState::Failed, None, Some(message.as_str()), Some(at))
+            }
+        };
+        let args = to_text(&intent.args);
+        let key = &intent.key;
+        let insert = |conn: &Connection| -> Result<usize, rusqlite::Error> {
+            conn.prepare_cached(INSERT).and_then(|mut st| {
+                st.execute(params![
+                    key.run_id,
+                    key.site,
+                    key.indices,
+                    state.name(),
+                    intent.effect,
+                    intent.connector,
+                    intent.action,
+                    args,
+                    result,
+                    error,
+                    intent.started_at,
+                    finished_at,
+                    intent.approval_id
+                ])
+            })
+        };
+        let mut conn = self.lock();
+        // The usual case, a key never journaled: one statement, one commit.
+        if insert(&conn).map_err(self.err("journal a call"))? == 1 {
+            return Ok(conn.last_insert_rowid());
+        }
+        // A retry: look at the earlier entry and replace it, all in one transaction.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(self.err("journal a call"))?;
+        let existing: Option<String> = tx
+            .prepare_cached("SELECT state FROM journal WHERE run_id = ?1 AND site = ?2 AND indices = ?3")
+            .and_then(|mut st| st.query_row(params![key.run_id, key.site, key.indices], |row| row.get(0)))
+            .optional()
+            .map_err(self.err("journal a call"))?;
+        match existing.as_deref() {
+            Some("done") => {
+                return Err(StoreError::conflict(format!(
+                    "the call {key} is already journaled as done; it must not run again"
+                )));
+            }
+            Some(_) => {
+                tx.prepare_cached("DELETE FROM journal WHERE run_id = ?1 AND site = ?2 AND indices = ?3")
+                    .and_then(|mut st| st.execute(params![key.run_id, key.site, key.indices]))
+                    .map_err(self.err("journal a call"))?;
+            }
+            None => {}
+        }
+        if insert(&tx).map_err(self.err("journal a call"))? != 1 {
+            return Err(StoreError::new(
+                StoreErrorKind::Io,
+                format!("the call {key} could not be journaled in {}; try again", self.path.display()),
+            ));
+        }
+        let seq = tx.last_insert_rowid();
+        tx.commit().map_err(self.err("journal a call"))?;
+        Ok(seq)
+    }
+}
+
 const RUN_COLUMNS: &str =
     "id, playbook, playbook_hash, alert, status, disposition, error, created_at, updated_at";
 const ENTRY_COLUMNS: &str = "seq, run_id, site, indices, state, effect, connector, action, args, \
@@ -271,17 +412,19 @@ const APPROVAL_COLUMNS: &str = "id, run_id, key, prompt, grp, requested_at, expi
 impl Store for SqliteStore {
     fn create_run(&self, run: &NewRun) -> StoreResult<RunRecord> {
         let conn = self.lock();
-        conn.execute(
+        conn.prepare_cached(
             "INSERT INTO runs (playbook, playbook_hash, alert, status, created_at, updated_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-            params![
+        )
+        .and_then(|mut st| {
+            st.execute(params![
                 run.playbook,
                 run.playbook_hash,
                 to_text(&run.alert),
                 RunStatus::Running.name(),
                 run.created_at
-            ],
-        )
+            ])
+        })
         .map_err(self.err("record a run"))?;
         Ok(RunRecord {
             id: conn.last_insert_rowid().to_string(),
@@ -299,7 +442,8 @@ impl Store for SqliteStore {
     fn get_run(&self, run_id: &str) -> StoreResult<Option<RunRecord>> {
         let Some(rowid) = run_rowid(run_id) else { return Ok(None) };
         self.lock()
-            .query_row(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"), [rowid], run_from_row)
+            .prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))
+            .and_then(|mut st| st.query_row([rowid], run_from_row))
             .optional()
             .map_err(self.err("read a run"))
     }
@@ -308,11 +452,19 @@ impl Store for SqliteStore {
         let changed = match run_rowid(run_id) {
             Some(rowid) => self
                 .lock()
-                .execute(
+                .prepare_cached(
                     "UPDATE runs SET status = ?2, disposition = ?3, error = ?4, updated_at = ?5 \
                      WHERE id = ?1",
-                    params![rowid, update.status.name(), update.disposition, update.error, update.updated_at],
                 )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        rowid,
+                        update.status.name(),
+                        update.disposition,
+                        update.error,
+                        update.updated_at
+                    ])
+                })
                 .map_err(self.err("update a run"))?,
             None => 0,
         };
@@ -325,7 +477,7 @@ impl Store for SqliteStore {
     fn list_runs(&self, filter: &RunFilter) -> StoreResult<Vec<RunRecord>> {
         let conn = self.lock();
         let mut stmt = conn
-            .prepare(&format!(
+            .prepare_cached(&format!(
                 "SELECT {RUN_COLUMNS} FROM runs \
                  WHERE (?1 IS NULL OR playbook = ?1) AND (?2 IS NULL OR status = ?2) \
                  ORDER BY id DESC LIMIT ?3"
@@ -339,53 +491,11 @@ impl Store for SqliteStore {
     }
 
     fn record_intent(&self, intent: &Intent) -> StoreResult<i64> {
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(self.err("journal a call"))?;
-        let existing: Option<String> = tx
-            .query_row(
-                "SELECT state FROM journal WHERE run_id = ?1 AND site = ?2 AND indices = ?3",
-                params![intent.key.run_id, intent.key.site, intent.key.indices],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(self.err("journal a call"))?;
-        match existing.as_deref() {
-            Some("done") => {
-                return Err(StoreError::conflict(format!(
-                    "the call {} is already journaled as done; it must not run again",
-                    intent.key
-                )));
-            }
-            Some(_) => {
-                tx.execute(
-                    "DELETE FROM journal WHERE run_id = ?1 AND site = ?2 AND indices = ?3",
-                    params![intent.key.run_id, intent.key.site, intent.key.indices],
-                )
-                .map_err(self.err("journal a call"))?;
-            }
-            None => {}
-        }
-        tx.execute(
-            "INSERT INTO journal (run_id, site, indices, state, effect, connector, action, args, \
-             started_at, approval_id) VALUES (?1, ?2, ?3, 'intent', ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                intent.key.run_id,
-                intent.key.site,
-                intent.key.indices,
-                intent.effect,
-                intent.connector,
-                intent.action,
-                to_text(&intent.args),
-                intent.started_at,
-                intent.approval_id
-            ],
-        )
-        .map_err(self.err("journal a call"))?;
-        let seq = tx.last_insert_rowid();
-        tx.commit().map_err(self.err("journal a call"))?;
-        Ok(seq)
+        self.insert_entry(intent, None)
+    }
+
+    fn record_done(&self, intent: &Intent, outcome: &Outcome, finished_at: i64) -> StoreResult<i64> {
+        self.insert_entry(intent, Some((outcome, finished_at)))
     }
 
     fn complete(&self, key: &CallKey, outcome: &Outcome, finished_at: i64) -> StoreResult<()> {
@@ -395,21 +505,28 @@ impl Store for SqliteStore {
         };
         let conn = self.lock();
         let changed = conn
-            .execute(
+            .prepare_cached(
                 "UPDATE journal SET state = ?4, result = ?5, error = ?6, finished_at = ?7 \
                  WHERE run_id = ?1 AND site = ?2 AND indices = ?3 AND state = 'intent'",
-                params![key.run_id, key.site, key.indices, state.name(), result, error, finished_at],
             )
+            .and_then(|mut st| {
+                st.execute(params![
+                    key.run_id,
+                    key.site,
+                    key.indices,
+                    state.name(),
+                    result,
+                    error,
+                    finished_at
+                ])
+            })
             .map_err(self.err("complete a journaled call"))?;
         if changed == 1 {
             return Ok(());
         }
         let current: Option<String> = conn
-            .query_row(
-                "SELECT state FROM journal WHERE run_id = ?1 AND site = ?2 AND indices = ?3",
-                params![key.run_id, key.site, key.indices],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT state FROM journal WHERE run_id = ?1 AND site = ?2 AND indices = ?3")
+            .and_then(|mut st| st.query_row(params![key.run_id, key.site, key.indices], |row| row.get(0)))
             .optional()
             .map_err(self.err("complete a journaled call"))?;
         Err(match current {
@@ -420,14 +537,11 @@ impl Store for SqliteStore {
 
     fn journal_entry(&self, key: &CallKey) -> StoreResult<Option<JournalEntry>> {
         self.lock()
-            .query_row(
-                &format!(
-                    "SELECT {ENTRY_COLUMNS} FROM journal \
+            .prepare_cached(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM journal \
                      WHERE run_id = ?1 AND site = ?2 AND indices = ?3"
-                ),
-                params![key.run_id, key.site, key.indices],
-                entry_from_row,
-            )
+            ))
+            .and_then(|mut st| st.query_row(params![key.run_id, key.site, key.indices], entry_from_row))
             .optional()
             .map_err(self.err("read the journal"))
     }
@@ -435,7 +549,7 @@ impl Store for SqliteStore {
     fn journal(&self, run_id: &str) -> StoreResult<Vec<JournalEntry>> {
         let conn = self.lock();
         let mut stmt = conn
-            .prepare(&format!("SELECT {ENTRY_COLUMNS} FROM journal WHERE run_id = ?1 ORDER BY seq"))
+            .prepare_cached(&format!("SELECT {ENTRY_COLUMNS} FROM journal WHERE run_id = ?1 ORDER BY seq"))
             .map_err(self.err("read the journal"))?;
         let rows = stmt.query_map([run_id], entry_from_row).map_err(self.err("read the journal"))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(self.err("read the journal"))
@@ -444,7 +558,7 @@ impl Store for SqliteStore {
     fn unfinished_intents(&self, run_id: Option<&str>) -> StoreResult<Vec<JournalEntry>> {
         let conn = self.lock();
         let mut stmt = conn
-            .prepare(&format!(
+            .prepare_cached(&format!(
                 "SELECT {ENTRY_COLUMNS} FROM journal \
                  WHERE state = 'intent' AND (?1 IS NULL OR run_id = ?1) ORDER BY seq"
             ))
@@ -455,17 +569,12 @@ impl Store for SqliteStore {
 
     fn journal_value(&self, run_id: &str, key: &str, value: &Json) -> StoreResult<Json> {
         let conn = self.lock();
-        conn.execute(
-            "INSERT OR IGNORE INTO journal_values (run_id, key, value) VALUES (?1, ?2, ?3)",
-            params![run_id, key, to_text(value)],
-        )
-        .map_err(self.err("journal a value"))?;
+        conn.prepare_cached("INSERT OR IGNORE INTO journal_values (run_id, key, value) VALUES (?1, ?2, ?3)")
+            .and_then(|mut st| st.execute(params![run_id, key, to_text(value)]))
+            .map_err(self.err("journal a value"))?;
         let text: String = conn
-            .query_row(
-                "SELECT value FROM journal_values WHERE run_id = ?1 AND key = ?2",
-                params![run_id, key],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT value FROM journal_values WHERE run_id = ?1 AND key = ?2")
+            .and_then(|mut st| st.query_row(params![run_id, key], |row| row.get(0)))
             .map_err(self.err("journal a value"))?;
         serde_json::from_str(&text).map_err(|e| corrupt("a journaled value that is not JSON", e))
     }
@@ -473,11 +582,8 @@ impl Store for SqliteStore {
     fn journaled_value(&self, run_id: &str, key: &str) -> StoreResult<Option<Json>> {
         let text: Option<String> = self
             .lock()
-            .query_row(
-                "SELECT value FROM journal_values WHERE run_id = ?1 AND key = ?2",
-                params![run_id, key],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT value FROM journal_values WHERE run_id = ?1 AND key = ?2")
+            .and_then(|mut st| st.query_row(params![run_id, key], |row| row.get(0)))
             .optional()
             .map_err(self.err("read a journaled value"))?;
         text.map(|t| serde_json::from_str(&t).map_err(|e| corrupt("a journaled value that is not JSON", e)))
@@ -486,45 +592,42 @@ impl Store for SqliteStore {
 
     fn add_approval(&self, approval: &NewApproval) -> StoreResult<ApprovalRow> {
         let conn = self.lock();
-        conn.execute(
+        conn.prepare_cached(
             "INSERT OR IGNORE INTO approvals (run_id, key, prompt, grp, requested_at, expires_at, \
              status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')",
-            params![
+        )
+        .and_then(|mut st| {
+            st.execute(params![
                 approval.run_id,
                 approval.key,
                 approval.prompt,
                 approval.group,
                 approval.requested_at,
                 approval.expires_at
-            ],
-        )
+            ])
+        })
         .map_err(self.err("record an approval"))?;
-        conn.query_row(
-            &format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE run_id = ?1 AND key = ?2"),
-            params![approval.run_id, approval.key],
-            approval_from_row,
-        )
+        conn.prepare_cached(&format!(
+            "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE run_id = ?1 AND key = ?2"
+        ))
+        .and_then(|mut st| st.query_row(params![approval.run_id, approval.key], approval_from_row))
         .map_err(self.err("record an approval"))
     }
 
     fn get_approval(&self, id: i64) -> StoreResult<Option<ApprovalRow>> {
         self.lock()
-            .query_row(
-                &format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"),
-                [id],
-                approval_from_row,
-            )
+            .prepare_cached(&format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"))
+            .and_then(|mut st| st.query_row([id], approval_from_row))
             .optional()
             .map_err(self.err("read an approval"))
     }
 
     fn approval_by_key(&self, run_id: &str, key: &str) -> StoreResult<Option<ApprovalRow>> {
         self.lock()
-            .query_row(
-                &format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE run_id = ?1 AND key = ?2"),
-                params![run_id, key],
-                approval_from_row,
-            )
+            .prepare_cached(&format!(
+                "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE run_id = ?1 AND key = ?2"
+            ))
+            .and_then(|mut st| st.query_row(params![run_id, key], approval_from_row))
             .optional()
             .map_err(self.err("read an approval"))
     }
@@ -535,20 +638,19 @@ impl Store for SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(self.err("decide an approval"))?;
         let current = tx
-            .query_row(
-                &format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"),
-                [id],
-                approval_from_row,
-            )
+            .prepare_cached(&format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"))
+            .and_then(|mut st| st.query_row([id], approval_from_row))
             .optional()
             .map_err(self.err("decide an approval"))?
             .ok_or_else(|| StoreError::not_found(format!("there is no approval {id}")))?;
         check_decision(&current, decision)?;
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE approvals SET status = ?2, decided_by = ?3, decided_at = ?4 \
              WHERE id = ?1 AND status = 'pending'",
-            params![id, decision.status.name(), decision.decided_by, decision.decided_at],
         )
+        .and_then(|mut st| {
+            st.execute(params![id, decision.status.name(), decision.decided_by, decision.decided_at])
+        })
         .map_err(self.err("decide an approval"))?;
         tx.commit().map_err(self.err("decide an approval"))?;
         Ok(ApprovalRow {
@@ -562,7 +664,7 @@ impl Store for SqliteStore {
     fn list_approvals(&self, filter: &ApprovalFilter) -> StoreResult<Vec<ApprovalRow>> {
         let conn = self.lock();
         let mut stmt = conn
-            .prepare(&format!(
+            .prepare_cached(&format!(
                 "SELECT {APPROVAL_COLUMNS} FROM approvals \
                  WHERE (?1 IS NULL OR run_id = ?1) AND (?2 IS NULL OR status = ?2) ORDER BY id"
             ))
@@ -575,11 +677,11 @@ impl Store for SqliteStore {
 
     fn save_case(&self, run_id: &str, case: &Json) -> StoreResult<()> {
         self.lock()
-            .execute(
+            .prepare_cached(
                 "INSERT INTO cases (run_id, body) VALUES (?1, ?2) \
                  ON CONFLICT (run_id) DO UPDATE SET body = excluded.body",
-                params![run_id, to_text(case)],
             )
+            .and_then(|mut st| st.execute(params![run_id, to_text(case)]))
             .map_err(self.err("save a case"))?;
         Ok(())
     }
@@ -587,7 +689,8 @@ impl Store for SqliteStore {
     fn load_case(&self, run_id: &str) -> StoreResult<Option<Json>> {
         let text: Option<String> = self
             .lock()
-            .query_row("SELECT body FROM cases WHERE run_id = ?1", [run_id], |row| row.get(0))
+            .prepare_cached("SELECT body FROM cases WHERE run_id = ?1")
+            .and_then(|mut st| st.query_row([run_id], |row| row.get(0)))
             .optional()
             .map_err(self.err("read a case"))?;
         text.map(|t| serde_json::from_str(&t).map_err(|e| corrupt("a case that is not JSON", e))).transpose()
@@ -596,10 +699,8 @@ impl Store for SqliteStore {
     fn mark_undone(&self, run_id: &str, seq: i64, at: i64) -> StoreResult<bool> {
         let changed = self
             .lock()
-            .execute(
-                "INSERT OR IGNORE INTO undo_log (run_id, seq, undone_at) VALUES (?1, ?2, ?3)",
-                params![run_id, seq, at],
-            )
+            .prepare_cached("INSERT OR IGNORE INTO undo_log (run_id, seq, undone_at) VALUES (?1, ?2, ?3)")
+            .and_then(|mut st| st.execute(params![run_id, seq, at]))
             .map_err(self.err("record an undo"))?;
         Ok(changed == 1)
     }
@@ -607,7 +708,7 @@ impl Store for SqliteStore {
     fn undone(&self, run_id: &str) -> StoreResult<Vec<i64>> {
         let conn = self.lock();
         let mut stmt = conn
-            .prepare("SELECT seq FROM undo_log WHERE run_id = ?1 ORDER BY seq")
+            .prepare_cached("SELECT seq FROM undo_log WHERE run_id = ?1 ORDER BY seq")
             .map_err(self.err("read the undo log"))?;
         let rows = stmt.query_map([run_id], |row| row.get(0)).map_err(self.err("read the undo log"))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(self.err("read the undo log"))
@@ -616,7 +717,7 @@ impl Store for SqliteStore {
     fn stats(&self) -> StoreResult<Vec<StatRow>> {
         let conn = self.lock();
         let mut stmt = conn
-            .prepare(
+            .prepare_cached(
                 "SELECT playbook, disposition, COUNT(*) FROM runs \
                  GROUP BY playbook, disposition ORDER BY playbook, disposition",
             )
@@ -815,12 +916,34 @@ mod tests {
             let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
             assert_eq!(mode, "wal");
             let sync: i64 = conn.pragma_query_value(None, "synchronous", |r| r.get(0)).unwrap();
-            assert_eq!(sync, 2, "synchronous = FULL");
+            let expected = match Durability::from_env().unwrap() {
+                Durability::ProcessCrash => 1,
+                Durability::PowerLoss => 2,
+            };
+            assert_eq!(sync, expected, "synchronous = NORMAL unless PARRY_STATE_SYNC=full");
             conn.pragma_update(None, "user_version", 99).unwrap();
         }
         let Err(e) = SqliteStore::open(&path) else { panic!("a newer schema must be refused") };
         assert_eq!(e.kind, StoreErrorKind::Corrupt);
         assert!(e.message.contains("schema version 99"), "{}", e.message);
+    }
+
+    #[test]
+    fn durability_sets_synchronous() {
+        let dir = TempDir::new("sync");
+        for (durability, expected) in [(Durability::ProcessCrash, 1), (Durability::PowerLoss, 2)] {
+            let path = dir.0.join(format!("{durability:?}.db"));
+            let store = SqliteStore::open_with(&path, durability).unwrap();
+            let sync: i64 = store.lock().pragma_query_value(None, "synchronous", |r| r.get(0)).unwrap();
+            assert_eq!(sync, expected, "{durability:?}");
+            let mode: String = store.lock().pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+            assert_eq!(mode, "wal");
+        }
+        assert_eq!(Durability::from_name("full"), Some(Durability::PowerLoss));
+        assert_eq!(Durability::from_name(" FULL "), Some(Durability::PowerLoss));
+        assert_eq!(Durability::from_name("normal"), Some(Durability::ProcessCrash));
+        assert_eq!(Durability::from_name("off"), None);
+        assert_eq!(Durability::default(), Durability::ProcessCrash);
     }
 
     #[test]
