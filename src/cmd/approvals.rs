@@ -8,8 +8,10 @@
 
 use super::run::{report_error, use_color};
 use parry_interpreter::ops::{self, OpsError, Workspace, render};
+use parry_interpreter::store::Store;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Where the project and its state live (shared by the run-time commands).
 #[derive(clap::Args, Clone)]
@@ -82,19 +84,34 @@ pub struct ResumeArgs {
     project: ProjectArgs,
 }
 
+/// Opens the state database for a read-only listing. When no run was ever recorded there,
+/// prints what an empty listing looks like (`empty_json` with `--json`, else `empty_text`
+/// and the path) and returns the exit status to end with; likewise on an open error.
+pub fn open_for_listing(
+    path: &Path,
+    json: bool,
+    empty_json: &str,
+    empty_text: &str,
+) -> Result<Arc<dyn Store>, ExitCode> {
+    match ops::open_existing_store(path) {
+        Ok(Some(store)) => Ok(store),
+        Ok(None) => {
+            if json {
+                println!("{empty_json}");
+            } else {
+                println!("{empty_text} (no run recorded in {}).", path.display());
+            }
+            Err(ExitCode::SUCCESS)
+        }
+        Err(e) => Err(report_error(e)),
+    }
+}
+
 pub fn list(args: ListArgs) -> ExitCode {
     let path = args.project.state_path();
-    let store = match ops::open_existing_store(&path) {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            if args.json {
-                println!("[]");
-            } else {
-                println!("No pending approvals (no run recorded in {}).", path.display());
-            }
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => return report_error(e),
+    let store = match open_for_listing(&path, args.json, "[]", "No pending approvals") {
+        Ok(store) => store,
+        Err(exit) => return exit,
     };
     match ops::pending_approvals(store.as_ref(), &args.project.repeat()) {
         Ok(list) => {

@@ -4,7 +4,7 @@
 //! Exit status: `undo` 0 when every undo succeeded (or nothing was left to undo), 1 when one
 //! failed, 2 for an unknown run; `cases` and `stats` 0 (2 when the database cannot be read).
 
-use super::approvals::ProjectArgs;
+use super::approvals::{ProjectArgs, open_for_listing};
 use super::run::report_error;
 use parry_interpreter::ops::{self, OpsError, Workspace, render};
 use std::process::ExitCode;
@@ -68,17 +68,9 @@ pub fn undo(args: UndoArgs) -> ExitCode {
 
 pub fn cases(args: CasesArgs) -> ExitCode {
     let path = args.project.state_path();
-    let store = match ops::open_existing_store(&path) {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            if args.json {
-                println!("[]");
-            } else {
-                println!("No cases yet (no run recorded in {}).", path.display());
-            }
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => return report_error(e),
+    let store = match open_for_listing(&path, args.json, "[]", "No cases yet") {
+        Ok(store) => store,
+        Err(exit) => return exit,
     };
     match ops::list_cases(store.as_ref()) {
         Ok(list) => {
@@ -100,17 +92,10 @@ pub fn stats(args: StatsArgs) -> ExitCode {
         Some(ws) => ws.state_path(args.project.state.as_deref()),
         None => args.project.state_path(),
     };
-    let store = match ops::open_existing_store(&path) {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&ops::Stats::default()).unwrap_or_default());
-            } else {
-                println!("No runs yet (no run recorded in {}).", path.display());
-            }
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => return report_error(e),
+    let empty = serde_json::to_string_pretty(&ops::Stats::default()).unwrap_or_default();
+    let store = match open_for_listing(&path, args.json, &empty, "No runs yet") {
+        Ok(store) => store,
+        Err(exit) => return exit,
     };
     match ops::stats(ws.as_ref(), store.as_ref()) {
         Ok(s) => {
