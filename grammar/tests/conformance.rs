@@ -4,19 +4,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use common::play_files;
 
-fn play_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            play_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "play") {
-            out.push(path);
-        }
-    }
-}
+use std::path::{Path, PathBuf};
 
 fn conformance_files() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/spec/conformance");

@@ -927,3 +927,16 @@ pub fn parse_and_render(src: &str) -> String {
     out.push_str(if d.is_empty() { "(none)\n" } else { &d });
     out
 }
+
+/// Every `.play` file below `dir`, recursively (nothing when `dir` is missing).
+pub fn play_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            play_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "play") {
+            out.push(path);
+        }
+    }
+}
