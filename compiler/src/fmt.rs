@@ -138,6 +138,16 @@ impl Printer<'_> {
         self.out.push_str(s);
     }
 
+    /// ` keyword EXPR` for an optional clause (`where`, `limit`, `by`, ...); nothing if absent.
+    fn clause(&mut self, keyword: &str, e: Option<&Expr>) {
+        if let Some(e) = e {
+            self.push(" ");
+            self.push(keyword);
+            self.push(" ");
+            self.expr(e);
+        }
+    }
+
     fn newline(&mut self) {
         while self.out.ends_with(' ') {
             self.out.pop();
@@ -893,32 +903,17 @@ impl Printer<'_> {
                 self.push(&f.var.name);
                 self.push(" in ");
                 self.expr(&f.iter);
-                if let Some(w) = &f.filter {
-                    self.push(" where ");
-                    self.expr(w);
-                }
-                if let Some(l) = &f.limit {
-                    self.push(" limit ");
-                    self.expr(l);
-                }
-                if let Some(c) = &f.concurrency {
-                    self.push(" concurrency ");
-                    self.expr(c);
-                }
+                self.clause("where", f.filter.as_ref());
+                self.clause("limit", f.limit.as_ref());
+                self.clause("concurrency", f.concurrency.as_ref());
                 self.push(" ");
                 self.block(&f.body);
             }
             ExprKind::Approve(a) => {
                 self.push("approve ");
                 self.expr(&a.prompt);
-                if let Some(g) = &a.group {
-                    self.push(" by ");
-                    self.expr(g);
-                }
-                if let Some(w) = &a.within {
-                    self.push(" within ");
-                    self.expr(w);
-                }
+                self.clause("by", a.group.as_ref());
+                self.clause("within", a.within.as_ref());
                 self.push(" ");
                 self.block(&a.body);
                 if let Some(b) = &a.otherwise {
