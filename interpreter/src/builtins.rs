@@ -30,6 +30,7 @@ use serde_json::Value as Json;
 use sha2::Digest as _;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 /// The names [`call_builtin`] accepts: the built-ins of §4, then the conversions.
 pub const BUILTINS: &[&str] = &[
@@ -131,7 +132,7 @@ pub fn call_builtin(name: &str, args: Vec<Value>, now_ms: i64) -> Result<Value> 
                     out.push(item.clone());
                 }
             }
-            Ok(Value::List(out))
+            Ok(Value::list(out))
         }
         "flatten" => {
             let list = args.list(args.one_ref()?)?;
@@ -145,7 +146,7 @@ pub fn call_builtin(name: &str, args: Vec<Value>, now_ms: i64) -> Result<Value> 
                     other => out.push(other.clone()),
                 }
             }
-            Ok(Value::List(out))
+            Ok(Value::list(out))
         }
         "lower" | "upper" => {
             let v = args.one()?;
@@ -153,9 +154,9 @@ pub fn call_builtin(name: &str, args: Vec<Value>, now_ms: i64) -> Result<Value> 
             let changed = if name == "lower" { text.to_lowercase() } else { text.to_uppercase() };
             Ok(match v {
                 Value::Sec { kind, .. } if security::validate(kind.name(), &changed).is_ok() => {
-                    Value::Sec { kind, text: changed }
+                    Value::Sec { kind, text: changed.into() }
                 }
-                _ => Value::Str(changed),
+                _ => Value::str(changed),
             })
         }
         "starts_with" | "ends_with" => {
@@ -177,7 +178,7 @@ pub fn call_builtin(name: &str, args: Vec<Value>, now_ms: i64) -> Result<Value> 
         "defang" | "refang" => {
             let v = args.one()?;
             let f = if name == "defang" { extract::defang } else { extract::refang };
-            map_strings(&args, v, &|s| Value::Str(f(s)))
+            map_strings(&args, v, &|s| Value::str(f(s)))
         }
         "domain_of" => domain_of(&args, args.one_ref()?),
         "is_private" => {
@@ -200,14 +201,14 @@ pub fn call_builtin(name: &str, args: Vec<Value>, now_ms: i64) -> Result<Value> 
             } else {
                 base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
             };
-            Ok(Value::Str(encoded))
+            Ok(Value::str(encoded))
         }
         "sha256" => {
             let v = args.one()?;
             let text = args.text(&v, 1)?;
             let digest = sha2::Sha256::digest(text.as_bytes());
             let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-            Ok(Value::Sec { kind: SecurityKind::Hash, text: hex })
+            Ok(Value::Sec { kind: SecurityKind::Hash, text: hex.into() })
         }
         "parse_json" => {
             let v = args.one()?;
@@ -225,7 +226,7 @@ pub fn call_builtin(name: &str, args: Vec<Value>, now_ms: i64) -> Result<Value> 
         }
         "to_json" => {
             let v = args.one()?;
-            Ok(Value::Str(v.to_json().to_string()))
+            Ok(Value::str(v.to_json().to_string()))
         }
         "string" => {
             let v = args.one()?;
@@ -235,7 +236,7 @@ pub fn call_builtin(name: &str, args: Vec<Value>, now_ms: i64) -> Result<Value> 
                      HTTP header, query or body)",
                 )),
                 Value::Str(s) => Ok(Value::Str(s)),
-                other => Ok(Value::Str(other.to_string())),
+                other => Ok(Value::str(other.to_string())),
             }
         }
         "int" => to_int(args.one()?).map(Value::Int),
@@ -323,7 +324,7 @@ fn len(v: Value) -> Result<Value> {
 
 fn extreme(name: &str, args: Vec<Value>, keep: std::cmp::Ordering) -> Result<Value> {
     let items = match <[Value; 1]>::try_from(args) {
-        Ok([Value::List(items)]) => items,
+        Ok([Value::List(items)]) => Arc::unwrap_or_clone(items),
         Ok([single]) => vec![single],
         Err(args) => args,
     };
@@ -362,8 +363,8 @@ pub fn extreme_of_empty(
     let index = if name == "best" { def.variants.len().checked_sub(1)? } else { 0 };
     let variant = def.variants.get(index)?;
     Some(Value::Enum {
-        enum_name: def.name.clone(),
-        variant: variant.name.clone(),
+        enum_name: def.name.as_str().into(),
+        variant: variant.name.as_str().into(),
         ordinal: u32::try_from(index).ok()?,
     })
 }
@@ -395,7 +396,7 @@ fn contains(haystack: &Value, needle: &Value) -> Result<bool> {
             ))),
         },
         Value::Record(fields) => match needle.as_str() {
-            Some(n) => Ok(fields.iter().any(|(k, _)| k == n)),
+            Some(n) => Ok(fields.iter().any(|(k, _)| **k == *n)),
             None => Err(invalid("contains(): looking in a record needs a field name")),
         },
         Value::Json(Json::Array(items)) => Ok(items.iter().any(|j| Value::Json(j.clone()) == *needle)),
@@ -421,7 +422,7 @@ fn split(args: &Args<'_>) -> Result<Value> {
         }
         _ => return Err(invalid(format!("split() takes 1 or 2 arguments, got {}", args.values.len()))),
     };
-    Ok(Value::List(pieces))
+    Ok(Value::list(pieces))
 }
 
 fn join(args: &Args<'_>) -> Result<Value> {
@@ -443,7 +444,7 @@ fn join(args: &Args<'_>) -> Result<Value> {
         }
         out.push_str(&item.to_string());
     }
-    Ok(Value::Str(out))
+    Ok(Value::str(out))
 }
 
 /// Gathers the text of every string in a value (recursively), one per line.
@@ -485,17 +486,17 @@ fn extracted(args: &Args<'_>, kind: SecurityKind, f: fn(&str) -> Vec<String>) ->
     }
     let mut text = String::new();
     gather_text(v, &mut text, 0);
-    Ok(Value::List(f(&text).into_iter().map(|text| Value::Sec { kind, text }).collect()))
+    Ok(Value::list(f(&text).into_iter().map(|text| Value::Sec { kind, text: text.into() }).collect()))
 }
 
 /// Applies `f` to a string, or to each string of a list.
 fn map_strings(args: &Args<'_>, v: Value, f: &dyn Fn(&str) -> Value) -> Result<Value> {
     match v {
-        Value::List(items) => items
+        Value::List(items) => Arc::unwrap_or_clone(items)
             .into_iter()
             .map(|item| map_strings(args, item, f))
             .collect::<Result<Vec<_>>>()
-            .map(Value::List),
+            .map(Value::list),
         other => Ok(f(args.text(&other, 1)?)),
     }
 }
@@ -516,7 +517,7 @@ fn domain_of(args: &Args<'_>, v: &Value) -> Result<Value> {
     };
     let host = host.to_ascii_lowercase();
     match security::validate_domain(&host) {
-        Ok(()) => Ok(Value::Sec { kind: SecurityKind::Domain, text: host }),
+        Ok(()) => Ok(Value::Sec { kind: SecurityKind::Domain, text: host.into() }),
         Err(why) => Err(conversion(format!("domain_of(): `{text}` has no domain name: {why}"))),
     }
 }
@@ -576,7 +577,7 @@ pub fn cidr_contains(network: IpAddr, prefix: u8, ip: IpAddr) -> bool {
 fn to_security(kind: SecurityKind, v: &Value) -> Result<Value> {
     let text = match v {
         Value::Sec { kind: k, text } if *k == kind => return Ok(v.clone()),
-        Value::Str(s) | Value::Sec { text: s, .. } => s.as_str(),
+        Value::Str(s) | Value::Sec { text: s, .. } => &**s,
         Value::Json(Json::String(s)) => s.as_str(),
         other => {
             return Err(conversion(format!(
@@ -587,7 +588,7 @@ fn to_security(kind: SecurityKind, v: &Value) -> Result<Value> {
         }
     };
     security::validate(kind.name(), text).map_err(conversion)?;
-    Ok(Value::Sec { kind, text: text.to_string() })
+    Ok(Value::Sec { kind, text: text.to_string().into() })
 }
 
 fn to_int(v: Value) -> Result<i64> {
@@ -595,8 +596,8 @@ fn to_int(v: Value) -> Result<i64> {
         Value::Int(i) => Ok(i),
         Value::Float(f) => float_to_int(f),
         Value::Bool(b) => Ok(i64::from(b)),
-        Value::Str(ref s) | Value::Json(Json::String(ref s)) => {
-            let t = s.trim();
+        Value::Str(_) | Value::Json(Json::String(_)) => {
+            let t = v.as_str().unwrap_or_default().trim();
             t.parse::<i64>().or_else(|_| {
                 t.parse::<f64>().ok().filter(|f| f.fract() == 0.0).map_or_else(
                     || Err(conversion(format!("int(): `{t}` is not a whole number"))),
@@ -629,8 +630,8 @@ fn to_float(v: Value) -> Result<f64> {
     match v {
         Value::Float(f) => Ok(f),
         Value::Int(i) => Ok(i as f64),
-        Value::Str(ref s) | Value::Json(Json::String(ref s)) => {
-            let t = s.trim();
+        Value::Str(_) | Value::Json(Json::String(_)) => {
+            let t = v.as_str().unwrap_or_default().trim();
             match t.parse::<f64>() {
                 Ok(f) if f.is_finite() => Ok(f),
                 _ => Err(conversion(format!("float(): `{t}` is not a number"))),
@@ -663,7 +664,7 @@ mod tests {
     }
 
     fn list(items: &[&str]) -> Value {
-        Value::List(items.iter().map(|x| s(x)).collect())
+        Value::list(items.iter().map(|x| s(x)).collect())
     }
 
     fn verdict(v: &str, o: u32) -> Value {
@@ -690,20 +691,20 @@ mod tests {
 
     #[test]
     fn worst_and_best() {
-        let vs = Value::List(vec![verdict("benign", 1), verdict("malicious", 3), verdict("unknown", 0)]);
+        let vs = Value::list(vec![verdict("benign", 1), verdict("malicious", 3), verdict("unknown", 0)]);
         assert_eq!(call("worst", vec![vs.clone()]), verdict("malicious", 3));
         assert_eq!(call("best", vec![vs]), verdict("unknown", 0));
         assert_eq!(
             call("worst", vec![verdict("benign", 1), verdict("suspicious", 2)]),
             verdict("suspicious", 2)
         );
-        assert_eq!(call("worst", vec![Value::List(vec![])]), Value::None);
+        assert_eq!(call("worst", vec![Value::list(vec![])]), Value::None);
         assert_eq!(
-            call("best", vec![Value::List(vec![Value::Int(3), Value::Float(1.5)])]),
+            call("best", vec![Value::list(vec![Value::Int(3), Value::Float(1.5)])]),
             Value::Float(1.5)
         );
         assert!(
-            fails("worst", vec![Value::List(vec![Value::Int(1), s("x")])]).message.contains("cannot compare")
+            fails("worst", vec![Value::list(vec![Value::Int(1), s("x")])]).message.contains("cannot compare")
         );
     }
 
@@ -732,13 +733,13 @@ mod tests {
 
     #[test]
     fn any_all() {
-        let bs = |v: &[bool]| Value::List(v.iter().map(|b| Value::Bool(*b)).collect());
+        let bs = |v: &[bool]| Value::list(v.iter().map(|b| Value::Bool(*b)).collect());
         assert_eq!(call("any", vec![bs(&[false, true])]), Value::Bool(true));
         assert_eq!(call("any", vec![bs(&[])]), Value::Bool(false));
         assert_eq!(call("all", vec![bs(&[true, true])]), Value::Bool(true));
         assert_eq!(call("all", vec![bs(&[true, false])]), Value::Bool(false));
         assert_eq!(call("all", vec![bs(&[])]), Value::Bool(true));
-        assert!(fails("all", vec![Value::List(vec![Value::Int(1)])]).message.contains("item 0"));
+        assert!(fails("all", vec![Value::list(vec![Value::Int(1)])]).message.contains("item 0"));
     }
 
     #[test]
@@ -750,7 +751,7 @@ mod tests {
         assert_eq!(call("contains", vec![Value::Json(json!({"k": 1})), s("k")]), Value::Bool(true));
         assert_eq!(call("contains", vec![Value::None, s("k")]), Value::Bool(false));
         assert_eq!(call("unique", vec![list(&["b", "a", "b", "c", "a"])]), list(&["b", "a", "c"]));
-        let nested = Value::List(vec![list(&["a"]), list(&["b", "c"]), s("d")]);
+        let nested = Value::list(vec![list(&["a"]), list(&["b", "c"]), s("d")]);
         assert_eq!(call("flatten", vec![nested]), list(&["a", "b", "c", "d"]));
     }
 
@@ -759,7 +760,7 @@ mod tests {
         assert_eq!(call("lower", vec![s("ÀBC")]), s("àbc"));
         let d = Value::security(SecurityKind::Domain, "Evil.Example").unwrap();
         assert!(
-            matches!(call("lower", vec![d]), Value::Sec { kind: SecurityKind::Domain, ref text } if text == "evil.example")
+            matches!(call("lower", vec![d]), Value::Sec { kind: SecurityKind::Domain, ref text } if **text == *"evil.example")
         );
         assert_eq!(call("upper", vec![s("abc")]), s("ABC"));
         assert_eq!(call("starts_with", vec![s("hello"), s("he")]), Value::Bool(true));
@@ -769,10 +770,10 @@ mod tests {
         assert!(fails("split", vec![s("a"), s("")]).message.contains("separator is empty"));
         assert_eq!(call("join", vec![list(&["a", "b"]), s(", ")]), s("a, b"));
         assert_eq!(call("join", vec![s("-"), list(&["a", "b"])]), s("a-b"));
-        assert_eq!(call("join", vec![Value::List(vec![Value::Int(1), Value::Int(2)])]), s("12"));
+        assert_eq!(call("join", vec![Value::list(vec![Value::Int(1), Value::Int(2)])]), s("12"));
         assert!(fails("join", vec![s("a"), s("b")]).message.contains("expected a list"));
         assert!(
-            fails("join", vec![Value::List(vec![Value::Secret(Secret::new("x"))])])
+            fails("join", vec![Value::list(vec![Value::Secret(Secret::new("x"))])])
                 .message
                 .contains("secret")
         );
@@ -795,7 +796,7 @@ mod tests {
         assert_eq!(call("extract_domains", vec![s(body)]), list(&["evil.example"]));
         let json = Value::Json(json!({"body": body, "headers": ["From: x@y.example"]}));
         assert_eq!(call("extract_emails", vec![json]), list(&["bob@evil.example", "x@y.example"]));
-        assert_eq!(call("extract_hashes", vec![s("none here")]), Value::List(vec![]));
+        assert_eq!(call("extract_hashes", vec![s("none here")]), Value::list(vec![]));
         assert!(fails("extract_urls", vec![Value::Secret(Secret::new("x"))]).message.contains("secret"));
     }
 

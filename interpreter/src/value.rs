@@ -16,8 +16,12 @@ use parry_compiler::security;
 use serde_json::Value as Json;
 use std::cmp::Ordering;
 use std::fmt;
+use std::sync::Arc;
 
 /// A runtime value.
+///
+/// Values are immutable once built, so strings, lists and records are shared (`Arc`): copying a value into a loop variable, a concurrent branch or an action's
+/// arguments costs a reference count, not a deep copy.
 #[derive(Clone)]
 pub enum Value {
     Unit,
@@ -25,27 +29,30 @@ pub enum Value {
     Bool(bool),
     Int(i64),
     Float(f64),
-    Str(String),
+    Str(Text),
     /// A validated security string (`ip`, `url`, ...).
     Sec {
         kind: SecurityKind,
-        text: String,
+        text: Text,
     },
     /// Milliseconds.
     Duration(i64),
     /// UTC, milliseconds since the Unix epoch.
     Time(i64),
-    List(Vec<Value>),
+    List(Arc<Vec<Value>>),
     /// Fields in declaration (or literal) order.
-    Record(Vec<(String, Value)>),
+    Record(Arc<Vec<(Text, Value)>>),
     Enum {
-        enum_name: String,
-        variant: String,
+        enum_name: Text,
+        variant: Text,
         ordinal: u32,
     },
     Json(Json),
     Secret(Secret),
 }
+
+/// Shared, immutable text.
+pub type Text = Arc<str>;
 
 /// An opaque secret: shown as `***` by `Display` and `Debug`; only [`Secret::expose`] reads it.
 #[derive(Clone, PartialEq, Eq)]
@@ -75,19 +82,27 @@ impl fmt::Display for Secret {
 }
 
 impl Value {
-    pub fn str(s: impl Into<String>) -> Value {
+    pub fn str(s: impl Into<Text>) -> Value {
         Value::Str(s.into())
     }
 
-    /// A security string, validated.
-    pub fn security(kind: SecurityKind, text: impl Into<String>) -> Result<Value, String> {
-        let text = text.into();
-        security::validate(kind.name(), &text)?;
-        Ok(Value::Sec { kind, text })
+    pub fn list(items: Vec<Value>) -> Value {
+        Value::List(Arc::new(items))
     }
 
-    pub fn record<K: Into<String>>(fields: impl IntoIterator<Item = (K, Value)>) -> Value {
-        Value::Record(fields.into_iter().map(|(k, v)| (k.into(), v)).collect())
+    /// An enum value.
+    pub fn variant(enum_name: impl Into<Text>, variant: impl Into<Text>, ordinal: u32) -> Value {
+        Value::Enum { enum_name: enum_name.into(), variant: variant.into(), ordinal }
+    }
+
+    /// A security string, validated.
+    pub fn security(kind: SecurityKind, text: impl Into<Text> + AsRef<str>) -> Result<Value, String> {
+        security::validate(kind.name(), text.as_ref())?;
+        Ok(Value::Sec { kind, text: text.into() })
+    }
+
+    pub fn record<K: Into<Text>>(fields: impl IntoIterator<Item = (K, Value)>) -> Value {
+        Value::Record(Arc::new(fields.into_iter().map(|(k, v)| (k.into(), v)).collect()))
     }
 
     /// The text of a string or security string (or of a JSON string).
@@ -125,7 +140,7 @@ impl Value {
     /// A field of a record (or a key of a JSON object, as JSON).
     pub fn field(&self, name: &str) -> Option<Value> {
         match self {
-            Value::Record(fields) => fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
+            Value::Record(fields) => fields.iter().find(|(k, _)| &**k == name).map(|(_, v)| v.clone()),
             Value::Json(Json::Object(map)) => map.get(name).map(|j| Value::Json(j.clone())),
             _ => None,
         }
@@ -171,14 +186,14 @@ impl Value {
             Value::Bool(b) => Json::Bool(*b),
             Value::Int(i) => Json::from(*i),
             Value::Float(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
-            Value::Str(s) | Value::Sec { text: s, .. } => Json::String(s.clone()),
+            Value::Str(s) | Value::Sec { text: s, .. } => Json::String(s.to_string()),
             Value::Duration(ms) => Json::String(format_duration(*ms)),
             Value::Time(ms) => Json::String(format_time(*ms)),
             Value::List(items) => Json::Array(items.iter().map(Value::to_json).collect()),
             Value::Record(fields) => {
-                Json::Object(fields.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+                Json::Object(fields.iter().map(|(k, v)| (k.to_string(), v.to_json())).collect())
             }
-            Value::Enum { variant, .. } => Json::String(variant.clone()),
+            Value::Enum { variant, .. } => Json::String(variant.to_string()),
             Value::Json(j) => j.clone(),
             Value::Secret(_) => Json::String("***".to_string()),
         }
@@ -206,7 +221,7 @@ impl Value {
                 Value::Enum { enum_name: e2, ordinal: b, .. },
             ) if e1 == e2 => Some(a.cmp(b)),
             (Value::List(a), Value::List(b)) => {
-                for (x, y) in a.iter().zip(b) {
+                for (x, y) in a.iter().zip(b.iter()) {
                     match x.compare(y)? {
                         Ordering::Equal => {}
                         other => return Some(other),
@@ -249,7 +264,7 @@ impl PartialEq for Value {
             (Value::Secret(a), Value::Secret(b)) => a == b,
             (Value::Json(j), v) | (v, Value::Json(j)) => match (j, v) {
                 (Json::Number(_), Value::Int(_) | Value::Float(_)) => self.numeric() == other.numeric(),
-                (Json::String(s), Value::Enum { variant, .. }) => s == variant,
+                (Json::String(s), Value::Enum { variant, .. }) => s.as_str() == &**variant,
                 (Json::String(s), _) => v.as_str() == Some(s.as_str()),
                 (Json::Bool(b), Value::Bool(c)) => b == c,
                 (_, Value::Secret(_)) => false,
@@ -306,7 +321,7 @@ impl fmt::Display for Nested<'_> {
             Value::Bool(b) => write!(f, "{b}"),
             Value::Int(i) => write!(f, "{i}"),
             Value::Float(x) => f.write_str(&format_float(*x)),
-            Value::Str(s) | Value::Sec { text: s, .. } => write!(f, "{}", Json::String(s.clone())),
+            Value::Str(s) | Value::Sec { text: s, .. } => write!(f, "{}", Json::String(s.to_string())),
             Value::Duration(ms) => f.write_str(&format_duration(*ms)),
             Value::Time(ms) => f.write_str(&format_time(*ms)),
             Value::List(items) => {
@@ -331,7 +346,7 @@ impl fmt::Display for Nested<'_> {
                     if is_identifier(k) {
                         write!(f, "{k}: {}", Nested(v))?;
                     } else {
-                        write!(f, "{}: {}", Json::String(k.clone()), Nested(v))?;
+                        write!(f, "{}: {}", Json::String(k.to_string()), Nested(v))?;
                     }
                 }
                 f.write_str(" }")
@@ -693,7 +708,7 @@ impl Decoder<'_> {
                 other => self.expected(path, "a number", other),
             },
             Type::String => match json {
-                Json::String(s) => Value::Str(s.clone()),
+                Json::String(s) => Value::str(s.clone()),
                 other => self.expected(path, "a string", other),
             },
             Type::Secret => match json {
@@ -702,7 +717,7 @@ impl Decoder<'_> {
             },
             Type::Security { security: kind } => match json {
                 Json::String(s) => match security::validate(kind.name(), s) {
-                    Ok(()) => Value::Sec { kind: *kind, text: s.clone() },
+                    Ok(()) => Value::Sec { kind: *kind, text: s.as_str().into() },
                     Err(why) => {
                         let noun = security_noun(*kind);
                         self.error(path, format!("expected {noun}, got {} ({why})", brief(json)));
@@ -744,7 +759,7 @@ impl Decoder<'_> {
                         out.push(self.decode(element, item, path, depth + 1));
                         path.truncate(len);
                     }
-                    Value::List(out)
+                    Value::list(out)
                 }
                 other => self.expected(path, "a list", other),
             },
@@ -776,8 +791,8 @@ impl Decoder<'_> {
                     .or_else(|| def.variants.iter().position(|v| v.name.eq_ignore_ascii_case(s)));
                 match found.and_then(|i| def.variants.get(i).map(|v| (i, v))) {
                     Some((i, v)) => Value::Enum {
-                        enum_name: def.name.clone(),
-                        variant: v.name.clone(),
+                        enum_name: def.name.as_str().into(),
+                        variant: v.name.as_str().into(),
                         ordinal: i as u32,
                     },
                     None => {
@@ -837,9 +852,9 @@ impl Decoder<'_> {
                 }
             };
             path.truncate(len);
-            out.push((field.name.clone(), value));
+            out.push((Text::from(field.name.as_str()), value));
         }
-        Value::Record(out)
+        Value::Record(Arc::new(out))
     }
 }
 
@@ -1058,7 +1073,7 @@ mod tests {
     #[test]
     fn display_for_interpolation() {
         assert_eq!(Value::str("hi").to_string(), "hi");
-        assert_eq!(Value::List(vec![Value::str("a"), Value::Int(1)]).to_string(), "[\"a\", 1]");
+        assert_eq!(Value::list(vec![Value::str("a"), Value::Int(1)]).to_string(), "[\"a\", 1]");
         assert_eq!(
             Value::record([("k", Value::str("v")), ("odd key", Value::Bool(true))]).to_string(),
             "{ k: \"v\", \"odd key\": true }"
@@ -1082,7 +1097,7 @@ mod tests {
         let s = Value::Secret(Secret::new("hunter2"));
         assert_eq!(s.to_string(), "***");
         assert!(!format!("{s:?}").contains("hunter2"));
-        assert!(!format!("{:?}", Value::List(vec![s.clone()])).contains("hunter2"));
+        assert!(!format!("{:?}", Value::list(vec![s.clone()])).contains("hunter2"));
         assert_eq!(s.to_json(), json!("***"));
         let Value::Secret(inner) = &s else { unreachable!() };
         assert_eq!(inner.expose(), "hunter2");

@@ -8,7 +8,7 @@
 
 use super::case::{Case, Disposition, EvidenceItem};
 use super::join::{BoxFuture, join_bounded};
-use crate::value::{self, Value};
+use crate::value::{self, Text, Value};
 use parry_compiler::ir::{
     self, Action, ApprovalDecision, BinaryOp, Block, Builtin, CallSite, Callee, EffectKind, Expr, ExprKind,
     InterpPart, MockPattern, MockResult, Pattern, PlaybookId, Program, Stmt, StmtKind, Type, UnaryOp,
@@ -42,7 +42,7 @@ impl RunError {
         Value::record([
             ("kind", Value::str(self.kind.clone())),
             ("message", Value::str(self.message.clone())),
-            ("action", self.action.clone().map_or(Value::None, Value::Str)),
+            ("action", self.action.clone().map_or(Value::None, Value::str)),
         ])
     }
 
@@ -134,9 +134,14 @@ impl ActionCall<'_> {
 
     /// The arguments as a record keyed by parameter name.
     pub fn args_record(&self) -> Value {
-        Value::Record(
-            self.action.params.iter().zip(&self.args).map(|(p, v)| (p.name.clone(), v.clone())).collect(),
-        )
+        Value::Record(Arc::new(
+            self.action
+                .params
+                .iter()
+                .zip(&self.args)
+                .map(|(p, v)| (Text::from(p.name.as_str()), v.clone()))
+                .collect(),
+        ))
     }
 
     /// `C.A(name: value, ...)` for messages.
@@ -437,14 +442,14 @@ impl<'a> Machine<'a> {
                     for item in items {
                         out.push(self.expr(frame, item, d).await?);
                     }
-                    Ok(Value::List(out))
+                    Ok(Value::list(out))
                 }
                 ExprKind::Record { fields } => {
                     let mut out = Vec::with_capacity(fields.len());
                     for f in fields {
-                        out.push((f.name.clone(), self.expr(frame, &f.value, d).await?));
+                        out.push((Text::from(f.name.as_str()), self.expr(frame, &f.value, d).await?));
                     }
-                    Ok(Value::Record(out))
+                    Ok(Value::Record(Arc::new(out)))
                 }
                 ExprKind::Local { slot, .. } => Ok(frame.get(*slot)),
                 ExprKind::Const { id, name } => self.constant(*id, name, d).await,
@@ -510,7 +515,7 @@ impl<'a> Machine<'a> {
                                 Pattern::Wildcard { .. } => true,
                                 Pattern::Variant { ordinal, name, .. } => match &v {
                                     Value::Enum { variant, ordinal: o, .. } => {
-                                        variant == name || o == ordinal
+                                        **variant == **name || o == ordinal
                                     }
                                     other => other.as_str() == Some(name.as_str()),
                                 },
@@ -559,7 +564,7 @@ impl<'a> Machine<'a> {
 
     fn variant(&self, id: ir::EnumId, ordinal: u32, name: &str) -> Value {
         let enum_name = self.program.enum_def(id).map(|d| d.name.clone()).unwrap_or_default();
-        Value::Enum { enum_name, variant: name.to_string(), ordinal }
+        Value::Enum { enum_name: enum_name.into(), variant: name.to_string().into(), ordinal }
     }
 
     async fn call(&self, frame: &mut Frame, call: &'a ir::Call, e: &'a Expr, depth: usize) -> R<Value> {
@@ -697,7 +702,7 @@ impl<'a> Machine<'a> {
     async fn for_loop(&self, frame: &mut Frame, lp: &'a ir::ForLoop, depth: usize) -> R<Value> {
         let iter = self.expr(frame, &lp.iter, depth).await?;
         let items: Vec<Value> = match iter {
-            Value::List(items) => items,
+            Value::List(items) => Arc::unwrap_or_clone(items),
             Value::Json(Json::Array(items)) => items.into_iter().map(Value::Json).collect(),
             Value::None | Value::Json(Json::Null) => Vec::new(),
             other => return err(format!("`for` iterates over a list, got {}", other.kind_name())),
@@ -751,7 +756,7 @@ impl<'a> Machine<'a> {
             for r in results {
                 out.push(r?);
             }
-            return Ok(Value::List(out));
+            return Ok(Value::list(out));
         }
         let base_ctx = frame.ctx.clone();
         let mut out = Vec::with_capacity(kept.len());
@@ -762,7 +767,7 @@ impl<'a> Machine<'a> {
             frame.ctx.clone_from(&base_ctx);
             out.push(r?);
         }
-        Ok(Value::List(out))
+        Ok(Value::list(out))
     }
 
     async fn approve(&self, frame: &mut Frame, ap: &'a ir::Approve, depth: usize) -> R<Value> {
@@ -824,7 +829,7 @@ fn borrowed<'f>(frame: &'f Frame, e: &Expr) -> Option<&'f Value> {
     match &e.kind {
         ExprKind::Local { slot, .. } => frame.slots.get(slot.0 as usize),
         ExprKind::Field { target, field, optional: false } => match borrowed(frame, target)? {
-            Value::Record(fields) => fields.iter().find(|(k, _)| k == field).map(|(_, v)| v),
+            Value::Record(fields) => fields.iter().find(|(k, _)| **k == **field).map(|(_, v)| v),
             _ => None,
         },
         _ => None,
@@ -958,7 +963,7 @@ pub fn binary_values(op: BinaryOp, l: &Value, r: &Value) -> R<Value> {
             (Value::Time(a), Value::Duration(b)) | (Value::Duration(b), Value::Time(a)) => {
                 Ok(Value::Time(a.saturating_add(*b)))
             }
-            (Value::List(a), Value::List(b)) => Ok(Value::List(a.iter().chain(b).cloned().collect())),
+            (Value::List(a), Value::List(b)) => Ok(Value::list(a.iter().chain(b.iter()).cloned().collect())),
             (Value::Secret(a), b) => {
                 Ok(Value::Secret(crate::value::Secret::new(format!("{}{}", a.expose(), plain(b)))))
             }
@@ -967,7 +972,7 @@ pub fn binary_values(op: BinaryOp, l: &Value, r: &Value) -> R<Value> {
             }
             _ => {
                 if let (Some(a), Some(b)) = (l.as_str(), r.as_str()) {
-                    return Ok(Value::Str(format!("{a}{b}")));
+                    return Ok(Value::Str(format!("{a}{b}").into()));
                 }
                 match (number(l), number(r)) {
                     (Some(a), Some(b)) => Ok(Value::Float(a + b)),

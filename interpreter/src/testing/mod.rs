@@ -358,7 +358,7 @@ impl Host for TestHost<'_> {
     }
 
     fn calls(&self, action: ActionId) -> R<Value> {
-        Ok(Value::List(
+        Ok(Value::list(
             self.with(|s| s.calls.iter().filter(|(a, _)| *a == action).map(|(_, v)| v.clone()).collect()),
         ))
     }
@@ -440,17 +440,17 @@ pub fn run_value(case: &Case) -> Value {
         (
             "disposition",
             Value::Enum {
-                enum_name: "Disposition".to_string(),
-                variant: disposition.name().to_string(),
+                enum_name: "Disposition".to_string().into(),
+                variant: disposition.name().to_string().into(),
                 ordinal: disposition.ordinal(),
             },
         ),
-        ("notes", Value::List(case.notes.iter().map(|n| Value::str(n.clone())).collect())),
+        ("notes", Value::list(case.notes.iter().map(|n| Value::str(n.clone())).collect())),
         ("evidence", Value::Json(case.evidence_json())),
-        ("recommendation", case.recommendation.clone().map_or(Value::None, Value::Str)),
+        ("recommendation", case.recommendation.clone().map_or(Value::None, Value::str)),
         (
             "actions",
-            Value::List(
+            Value::list(
                 case.actions
                     .iter()
                     .map(|a| Value::Json(serde_json::to_value(a).unwrap_or(Json::Null)))
@@ -459,14 +459,14 @@ pub fn run_value(case: &Case) -> Value {
         ),
         (
             "approvals",
-            Value::List(
+            Value::list(
                 case.approvals
                     .iter()
                     .map(|a| Value::Json(serde_json::to_value(a).unwrap_or(Json::Null)))
                     .collect(),
             ),
         ),
-        ("error", case.error.clone().map_or(Value::None, Value::Str)),
+        ("error", case.error.clone().map_or(Value::None, Value::str)),
     ])
 }
 
