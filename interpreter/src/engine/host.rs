@@ -4,7 +4,8 @@ use super::case::{ActionRecord, ActionStatus, ApprovalRecord, ApprovalState};
 use super::eval::{ActionCall, ApprovalAsk, Flow, Host, R, RunError, RunState};
 use super::{Engine, now_ms};
 use crate::store::{
-    ApprovalRow, ApprovalStatus, CallKey, Decision, EntryState, Intent, NewApproval, Outcome, StoreError,
+    ApprovalRow, ApprovalStatus, CallKey, Decision, EntryState, Intent, JournalWrite, NewApproval, Outcome,
+    StoreError,
 };
 use crate::value::{self, Value};
 use parry_compiler::ir::{ApprovalDecision, EffectKind, Type};
@@ -12,6 +13,16 @@ use serde_json::Value as Json;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
+
+/// What is journaled when a call ends.
+enum Later {
+    /// Nothing (a dry run).
+    Nothing,
+    /// The outcome of this effectful call, whose intent is committed.
+    Complete(CallKey),
+    /// A read, with its outcome.
+    Done(Intent),
+}
 
 pub(super) struct EngineHost<'e> {
     engine: &'e Engine,
@@ -22,6 +33,8 @@ pub(super) struct EngineHost<'e> {
     store_failure: Mutex<Option<StoreError>>,
     /// A run just created has an empty journal: no need to look anything up.
     fresh: bool,
+    /// Journal writes not committed yet (see [`EngineHost::action`] for when they are).
+    pending: Mutex<Vec<JournalWrite>>,
 }
 
 impl<'e> EngineHost<'e> {
@@ -32,7 +45,38 @@ impl<'e> EngineHost<'e> {
             approvals: Mutex::new(HashMap::new()),
             store_failure: Mutex::new(None),
             fresh,
+            pending: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The journal writes not committed yet, for the commit that ends the run.
+    pub(super) fn take_pending(&self) -> Vec<JournalWrite> {
+        self.pending.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default()
+    }
+
+    fn push_pending(&self, write: JournalWrite) {
+        match self.pending.lock() {
+            Ok(mut p) => p.push(write),
+            Err(poisoned) => poisoned.into_inner().push(write),
+        }
+    }
+
+    /// Commits the pending writes, with `then` (an intent) last in the same commit.
+    fn flush(&self, then: Option<JournalWrite>) -> R<()> {
+        let mut writes = self.take_pending();
+        writes.extend(then);
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.engine.store.write_journal(writes).map_err(|e| self.store_error(e))
+    }
+
+    /// Whether an effectful call's outcome is waiting to be committed.
+    fn outcome_pending(&self) -> bool {
+        self.pending
+            .lock()
+            .map(|p| p.iter().any(|w| matches!(w, JournalWrite::Complete { .. })))
+            .unwrap_or(true)
     }
 
     pub(super) fn store_failure(&self) -> Option<StoreError> {
@@ -48,16 +92,18 @@ impl<'e> EngineHost<'e> {
         Flow::Halt(RunError::new("journal", message))
     }
 
-    /// Journals how a call ended: completes an effectful call's intent; records a read
-    /// (which needed no intent beforehand) with its outcome at once.
-    fn journal_outcome(&self, effectful: bool, intent: &Intent, outcome: &Outcome, finished: i64) -> R<()> {
-        let store = &self.engine.store;
-        let written = if effectful {
-            store.complete(&intent.key, outcome, finished)
-        } else {
-            store.record_done(intent, outcome, finished).map(|_| ())
-        };
-        written.map_err(|e| self.store_error(e))
+    /// Queues how a call ended for the next commit: completes an effectful call's intent;
+    /// records a read (which needed no intent beforehand) with its outcome.
+    fn journal_outcome(&self, later: Later, outcome: impl FnOnce() -> Outcome, finished_at: i64) {
+        match later {
+            Later::Nothing => {}
+            Later::Complete(key) => {
+                self.push_pending(JournalWrite::Complete { key, outcome: outcome(), finished_at })
+            }
+            Later::Done(intent) => {
+                self.push_pending(JournalWrite::Done { intent, outcome: outcome(), finished_at })
+            }
+        }
     }
 
     fn approval_id(&self, key: Option<&str>) -> Option<i64> {
@@ -177,12 +223,27 @@ impl Host for EngineHost<'_> {
             started_at: started,
             approval_id: self.approval_id(call.approval.as_deref()),
         };
-        if effectful {
-            store.record_intent(&intent).map_err(|e| self.store_error(e))?;
-        }
+        // When journal writes are committed: a read's result can wait (a lost one is read
+        // again on resume), so it rides along with the next commit; an effectful call's
+        // intent is committed, with everything pending, before the call is made; its
+        // outcome is committed before the run waits on anything else (the next call of
+        // any kind, an approval) or ends. One commit per effectful call, not per call.
+        let dry = engine.options.dry_run;
+        let later = if dry {
+            Later::Nothing
+        } else if effectful {
+            let key = intent.key.clone();
+            self.flush(Some(JournalWrite::Intent(intent)))?;
+            Later::Complete(key)
+        } else {
+            if self.outcome_pending() {
+                self.flush(None)?;
+            }
+            Later::Done(intent)
+        };
         let clock = Instant::now();
         let no_args = serde_json::Map::new();
-        let args = intent.args.as_object().unwrap_or(&no_args);
+        let args = rec.arguments.as_object().unwrap_or(&no_args);
         let result = match engine.connectors.resolve(call.connector) {
             Ok(connector) => connector.call(&call.action.name, args).await,
             Err(e) => Err(e),
@@ -192,24 +253,14 @@ impl Host for EngineHost<'_> {
         rec.duration_ms = Some(u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX));
         match result {
             Ok(json) => {
-                let outcome = Outcome::Returned(json);
-                if !engine.options.dry_run {
-                    self.journal_outcome(effectful, &intent, &outcome, finished)?;
-                }
-                let json = match outcome {
-                    Outcome::Returned(json) => json,
-                    Outcome::Failed(_) => Json::Null,
-                };
+                self.journal_outcome(later, || Outcome::Returned(json.clone()), finished);
                 let value = decode_result(&call, &json, program);
                 rec.result = Some(json);
                 run.with_case(|c| c.actions.push(rec));
                 value
             }
             Err(err) => {
-                if !engine.options.dry_run {
-                    let outcome = Outcome::Failed(err.to_string());
-                    self.journal_outcome(effectful, &intent, &outcome, finished)?;
-                }
+                self.journal_outcome(later, || Outcome::Failed(err.to_string()), finished);
                 rec.status = ActionStatus::Failed;
                 rec.error = Some(err.to_string());
                 run.with_case(|c| c.actions.push(rec));
@@ -238,6 +289,8 @@ impl Host for EngineHost<'_> {
             return Ok(ApprovalDecision::Granted);
         }
         let store = &engine.store;
+        // Everything journaled so far is committed before the run may suspend here.
+        self.flush(None)?;
         let existing = store.approval_by_key(&self.run_id, &ask.key).map_err(|e| self.store_error(e))?;
         let mut row: ApprovalRow = match existing {
             Some(row) => row,

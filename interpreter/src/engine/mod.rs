@@ -562,16 +562,13 @@ impl Engine {
             } else {
                 RunStatus::Finished
             };
-            self.store.update_run(
-                &run.id,
-                &RunUpdate {
-                    status,
-                    disposition: Some(disposition.name().to_string()),
-                    error: case.error.clone(),
-                    updated_at: now_ms(),
-                },
-            )?;
-            self.store.save_case(&run.id, &serde_json::to_value(&case).unwrap_or(Json::Null))?;
+            let update = RunUpdate {
+                status,
+                disposition: Some(disposition.name().to_string()),
+                error: case.error.clone(),
+                updated_at: now_ms(),
+            };
+            self.store.finish_run(&run.id, host.take_pending(), &update, &case)?;
         }
         Ok(RunOutcome { run_id: run.id.clone(), disposition, case })
     }

@@ -10,9 +10,10 @@
 //! The abort is `std::process::abort`: no destructor, no flush, like a `kill -9`. Unset
 //! (the normal case), the wrapper is not installed at all.
 
+use crate::engine::Case;
 use crate::store::{
-    ApprovalFilter, ApprovalRow, CallKey, Decision, Intent, JournalEntry, NewApproval, NewRun, Outcome,
-    RunFilter, RunRecord, RunUpdate, StatRow, Store, StoreResult,
+    ApprovalFilter, ApprovalRow, CallKey, Decision, Intent, JournalEntry, JournalWrite, NewApproval, NewRun,
+    Outcome, RunFilter, RunRecord, RunUpdate, StatRow, Store, StoreResult,
 };
 use serde_json::Value as Json;
 use std::sync::Arc;
@@ -86,6 +87,43 @@ impl Store for CrashingStore {
             }
         }
         Ok(())
+    }
+    /// A batch is committed in parts so that each crash point is where the single
+    /// operations would put it: right after the commit that holds the N-th outcome (or
+    /// intent) of an effectful call.
+    fn write_journal(&self, mut writes: Vec<JournalWrite>) -> StoreResult<()> {
+        for (i, w) in writes.iter().enumerate() {
+            let stop = match w {
+                JournalWrite::Complete { key, .. } => {
+                    let n = self.completed.fetch_add(1, Ordering::SeqCst) + 1;
+                    (self.after == Some(n)).then(|| format!("{AFTER}={n}: stopping after {key}"))
+                }
+                JournalWrite::Intent(intent) if effectful(&intent.effect) => {
+                    let n = self.intents.fetch_add(1, Ordering::SeqCst) + 1;
+                    (self.before == Some(n)).then(|| {
+                        format!("{BEFORE}={n}: stopping before {}.{}", intent.connector, intent.action)
+                    })
+                }
+                JournalWrite::Done { .. } | JournalWrite::Intent(_) => None,
+            };
+            if let Some(message) = stop {
+                writes.truncate(i + 1);
+                self.inner.write_journal(writes)?;
+                eprintln!("[parry] {message}");
+                std::process::abort();
+            }
+        }
+        self.inner.write_journal(writes)
+    }
+    fn finish_run(
+        &self,
+        run_id: &str,
+        writes: Vec<JournalWrite>,
+        update: &RunUpdate,
+        case: &Case,
+    ) -> StoreResult<()> {
+        self.write_journal(writes)?;
+        self.inner.finish_run(run_id, Vec::new(), update, case)
     }
     fn journal_entry(&self, key: &CallKey) -> StoreResult<Option<JournalEntry>> {
         self.inner.journal_entry(key)

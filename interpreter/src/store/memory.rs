@@ -23,7 +23,8 @@ struct Inner {
     by_run: HashMap<String, BTreeMap<i64, CallKey>>,
     values: BTreeMap<(String, String), Json>,
     approvals: Vec<ApprovalRow>,
-    cases: BTreeMap<String, Json>,
+    /// Cases as JSON text, as the SQLite store keeps them.
+    cases: BTreeMap<String, String>,
     undone: BTreeSet<(String, i64)>,
 }
 
@@ -121,6 +122,102 @@ impl Inner {
     }
 }
 
+impl Inner {
+    /// Refuses a batch that breaks a rule of the journal anywhere, before any of it is
+    /// applied (a batch is all or nothing).
+    fn check_writes(&self, writes: &[JournalWrite]) -> StoreResult<()> {
+        let mut states: HashMap<&CallKey, EntryState> = HashMap::new();
+        for w in writes {
+            let key = match w {
+                JournalWrite::Done { intent, .. } | JournalWrite::Intent(intent) => &intent.key,
+                JournalWrite::Complete { key, .. } => key,
+            };
+            let state = states.get(key).copied().or_else(|| self.journal.get(key).map(|e| e.state));
+            let ended = |outcome: &Outcome| match outcome {
+                Outcome::Returned(_) => EntryState::Done,
+                Outcome::Failed(_) => EntryState::Failed,
+            };
+            let next = match (w, state) {
+                (JournalWrite::Done { .. } | JournalWrite::Intent(_), Some(EntryState::Done)) => {
+                    return Err(StoreError::conflict(format!(
+                        "the call {key} is already journaled as done; it must not run again"
+                    )));
+                }
+                (JournalWrite::Done { outcome, .. }, _) => ended(outcome),
+                (JournalWrite::Intent(_), _) => EntryState::Intent,
+                (JournalWrite::Complete { outcome, .. }, Some(EntryState::Intent)) => ended(outcome),
+                (JournalWrite::Complete { .. }, Some(state)) => {
+                    return Err(StoreError::conflict(format!(
+                        "the call {key} is already journaled as {}",
+                        state.name()
+                    )));
+                }
+                (JournalWrite::Complete { .. }, None) => {
+                    return Err(StoreError::not_found(format!("no intent is journaled for the call {key}")));
+                }
+            };
+            states.insert(key, next);
+        }
+        Ok(())
+    }
+
+    /// Applies one write of a checked batch, taking its data without copying it.
+    fn apply_write(&mut self, write: JournalWrite) -> StoreResult<()> {
+        match write {
+            JournalWrite::Done { intent, outcome, finished_at } => {
+                self.replace_entry(&intent.key)?;
+                let mut entry = self.entry_from(intent);
+                take_outcome(&mut entry, outcome, finished_at);
+                self.push_entry(entry);
+            }
+            JournalWrite::Intent(intent) => {
+                self.replace_entry(&intent.key)?;
+                let entry = self.entry_from(intent);
+                self.push_entry(entry);
+            }
+            JournalWrite::Complete { key, outcome, finished_at } => {
+                let entry = self.journal.get_mut(&key).ok_or_else(|| {
+                    StoreError::not_found(format!("no intent is journaled for the call {key}"))
+                })?;
+                take_outcome(entry, outcome, finished_at);
+            }
+        }
+        Ok(())
+    }
+
+    fn entry_from(&mut self, intent: Intent) -> JournalEntry {
+        self.next_seq += 1;
+        JournalEntry {
+            seq: self.next_seq,
+            key: intent.key,
+            state: EntryState::Intent,
+            effect: intent.effect,
+            connector: intent.connector,
+            action: intent.action,
+            args: intent.args,
+            result: None,
+            error: None,
+            started_at: intent.started_at,
+            finished_at: None,
+            approval_id: intent.approval_id,
+        }
+    }
+}
+
+fn take_outcome(entry: &mut JournalEntry, outcome: Outcome, finished_at: i64) {
+    match outcome {
+        Outcome::Returned(result) => {
+            entry.state = EntryState::Done;
+            entry.result = Some(result);
+        }
+        Outcome::Failed(error) => {
+            entry.state = EntryState::Failed;
+            entry.error = Some(error);
+        }
+    }
+    entry.finished_at = Some(finished_at);
+}
+
 fn apply_outcome(entry: &mut JournalEntry, outcome: &Outcome, finished_at: i64) {
     match outcome {
         Outcome::Returned(result) => {
@@ -213,6 +310,36 @@ impl Store for MemoryStore {
             )));
         }
         apply_outcome(entry, outcome, finished_at);
+        Ok(())
+    }
+
+    fn write_journal(&self, writes: Vec<JournalWrite>) -> StoreResult<()> {
+        let mut inner = self.lock();
+        inner.check_writes(&writes)?;
+        writes.into_iter().try_for_each(|w| inner.apply_write(w))
+    }
+
+    fn finish_run(
+        &self,
+        run_id: &str,
+        writes: Vec<JournalWrite>,
+        update: &RunUpdate,
+        case: &Case,
+    ) -> StoreResult<()> {
+        let body = case_text(case)?;
+        let mut inner = self.lock();
+        let Some(index) = inner.run_index(run_id) else {
+            return Err(StoreError::not_found(format!("there is no run {run_id}")));
+        };
+        inner.check_writes(&writes)?;
+        writes.into_iter().try_for_each(|w| inner.apply_write(w))?;
+        if let Some(run) = inner.runs.get_mut(index) {
+            run.status = update.status;
+            run.disposition.clone_from(&update.disposition);
+            run.error.clone_from(&update.error);
+            run.updated_at = update.updated_at;
+        }
+        inner.cases.insert(run_id.to_string(), body);
         Ok(())
     }
 
@@ -313,12 +440,16 @@ impl Store for MemoryStore {
     }
 
     fn save_case(&self, run_id: &str, case: &Json) -> StoreResult<()> {
-        self.lock().cases.insert(run_id.to_string(), case.clone());
+        self.lock().cases.insert(run_id.to_string(), case.to_string());
         Ok(())
     }
 
     fn load_case(&self, run_id: &str) -> StoreResult<Option<Json>> {
-        Ok(self.lock().cases.get(run_id).cloned())
+        let inner = self.lock();
+        let Some(text) = inner.cases.get(run_id) else { return Ok(None) };
+        serde_json::from_str(text).map(Some).map_err(|e| {
+            StoreError::new(StoreErrorKind::Corrupt, format!("the case of run {run_id} cannot be read: {e}"))
+        })
     }
 
     fn mark_undone(&self, run_id: &str, seq: i64, _at: i64) -> StoreResult<bool> {

@@ -17,6 +17,7 @@ mod sqlite;
 pub use memory::MemoryStore;
 pub use sqlite::{Durability, SYNC_ENV, SqliteStore, default_path};
 
+use crate::engine::Case;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use std::fmt;
@@ -64,6 +65,19 @@ impl fmt::Display for StoreError {
 impl std::error::Error for StoreError {}
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A case as JSON text (how both stores keep it).
+fn case_text(case: &Case) -> StoreResult<String> {
+    serde_json::to_string(case).map_err(|e| {
+        StoreError::new(StoreErrorKind::Corrupt, format!("the case cannot be written as JSON: {e}"))
+    })
+}
+
+fn case_json(case: &Case) -> StoreResult<Json> {
+    serde_json::to_value(case).map_err(|e| {
+        StoreError::new(StoreErrorKind::Corrupt, format!("the case cannot be written as JSON: {e}"))
+    })
+}
 
 /// Where a run is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -211,6 +225,17 @@ pub enum Outcome {
     Failed(String),
 }
 
+/// One journal write of a batch ([`Store::write_journal`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum JournalWrite {
+    /// A call journaled with its outcome at once (a `read`): as [`Store::record_done`].
+    Done { intent: Intent, outcome: Outcome, finished_at: i64 },
+    /// The outcome of an effectful call whose intent is journaled: as [`Store::complete`].
+    Complete { key: CallKey, outcome: Outcome, finished_at: i64 },
+    /// The intent of an effectful call, before the call: as [`Store::record_intent`].
+    Intent(Intent),
+}
+
 /// One journal entry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JournalEntry {
@@ -334,6 +359,37 @@ pub trait Store: Send + Sync {
         let seq = self.record_intent(intent)?;
         self.complete(&intent.key, outcome, finished_at)?;
         Ok(seq)
+    }
+    /// Applies several journal writes in order, as one commit where the store has commits
+    /// (all or none of them are recorded), with the conflicts of the single operations.
+    fn write_journal(&self, writes: Vec<JournalWrite>) -> StoreResult<()> {
+        for w in writes {
+            match w {
+                JournalWrite::Done { intent, outcome, finished_at } => {
+                    self.record_done(&intent, &outcome, finished_at)?;
+                }
+                JournalWrite::Complete { key, outcome, finished_at } => {
+                    self.complete(&key, &outcome, finished_at)?;
+                }
+                JournalWrite::Intent(intent) => {
+                    self.record_intent(&intent)?;
+                }
+            }
+        }
+        Ok(())
+    }
+    /// Ends a run (or an attempt of it): the last journal writes, the run's new status and
+    /// its case, as one commit where the store has commits.
+    fn finish_run(
+        &self,
+        run_id: &str,
+        writes: Vec<JournalWrite>,
+        update: &RunUpdate,
+        case: &Case,
+    ) -> StoreResult<()> {
+        self.write_journal(writes)?;
+        self.update_run(run_id, update)?;
+        self.save_case(run_id, &case_json(case)?)
     }
     fn journal_entry(&self, key: &CallKey) -> StoreResult<Option<JournalEntry>>;
     /// Every entry of a run, in recording order.

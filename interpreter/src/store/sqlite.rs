@@ -328,9 +328,15 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
-    /// Journals `intent` as an intent, or (with an outcome) as done or failed, in one
-    /// commit: replaces an earlier intent or failure of the same key, refuses a done one.
-    fn insert_entry(&self, intent: &Intent, outcome: Option<(&Outcome, i64)>) -> StoreResult<i64> {
+    /// Journals `intent` as an intent, or (with an outcome) as done or failed, on `conn`
+    /// (the caller commits): replaces an earlier intent or failure of the same key, refuses
+    /// a done one.
+    fn insert_entry_on(
+        &self,
+        conn: &Connection,
+        intent: &Intent,
+        outcome: Option<(&Outcome, i64)>,
+    ) -> StoreResult<i64> {
         const INSERT: &str = "INSERT INTO journal (run_id, site, indices, state, effect, connector, \
                               action, args, result, error, started_at, finished_at, approval_id) \
                               VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
@@ -344,7 +350,7 @@ impl SqliteStore {
         };
         let args = to_text(&intent.args);
         let key = &intent.key;
-        let insert = |conn: &Connection| -> Result<usize, rusqlite::Error> {
+        let insert = || -> Result<usize, rusqlite::Error> {
             conn.prepare_cached(INSERT).and_then(|mut st| {
                 st.execute(params![
                     key.run_id,
@@ -363,16 +369,12 @@ impl SqliteStore {
                 ])
             })
         };
-        let mut conn = self.lock();
-        // The usual case, a key never journaled: one statement, one commit.
-        if insert(&conn).map_err(self.err("journal a call"))? == 1 {
+        // The usual case, a key never journaled: one statement.
+        if insert().map_err(self.err("journal a call"))? == 1 {
             return Ok(conn.last_insert_rowid());
         }
-        // A retry: look at the earlier entry and replace it, all in one transaction.
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(self.err("journal a call"))?;
-        let existing: Option<String> = tx
+        // A retry: look at the earlier entry and replace it.
+        let existing: Option<String> = conn
             .prepare_cached("SELECT state FROM journal WHERE run_id = ?1 AND site = ?2 AND indices = ?3")
             .and_then(|mut st| st.query_row(params![key.run_id, key.site, key.indices], |row| row.get(0)))
             .optional()
@@ -384,21 +386,133 @@ impl SqliteStore {
                 )));
             }
             Some(_) => {
-                tx.prepare_cached("DELETE FROM journal WHERE run_id = ?1 AND site = ?2 AND indices = ?3")
+                conn.prepare_cached("DELETE FROM journal WHERE run_id = ?1 AND site = ?2 AND indices = ?3")
                     .and_then(|mut st| st.execute(params![key.run_id, key.site, key.indices]))
                     .map_err(self.err("journal a call"))?;
             }
             None => {}
         }
-        if insert(&tx).map_err(self.err("journal a call"))? != 1 {
+        if insert().map_err(self.err("journal a call"))? != 1 {
             return Err(StoreError::new(
                 StoreErrorKind::Io,
                 format!("the call {key} could not be journaled in {}; try again", self.path.display()),
             ));
         }
-        let seq = tx.last_insert_rowid();
-        tx.commit().map_err(self.err("journal a call"))?;
-        Ok(seq)
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// [`SqliteStore::insert_entry_on`] in a transaction of its own: one commit.
+    fn insert_entry(&self, intent: &Intent, outcome: Option<(&Outcome, i64)>) -> StoreResult<i64> {
+        self.in_transaction("journal a call", |conn| self.insert_entry_on(conn, intent, outcome))
+    }
+
+    /// Runs `f` in one immediate transaction: committed when `f` succeeds, rolled back
+    /// (nothing recorded) when it fails.
+    fn in_transaction<T>(
+        &self,
+        what: &'static str,
+        f: impl FnOnce(&Connection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(self.err(what))?;
+        let value = f(&tx)?;
+        tx.commit().map_err(self.err(what))?;
+        Ok(value)
+    }
+
+    /// Completes the intent journaled for `key`, on `conn` (the caller commits).
+    fn complete_on(
+        &self,
+        conn: &Connection,
+        key: &CallKey,
+        outcome: &Outcome,
+        finished_at: i64,
+    ) -> StoreResult<()> {
+        let (state, result, error) = match outcome {
+            Outcome::Returned(json) => (EntryState::Done, Some(to_text(json)), None),
+            Outcome::Failed(message) => (EntryState::Failed, None, Some(message.as_str())),
+        };
+        let changed = conn
+            .prepare_cached(
+                "UPDATE journal SET state = ?4, result = ?5, error = ?6, finished_at = ?7 \
+                 WHERE run_id = ?1 AND site = ?2 AND indices = ?3 AND state = 'intent'",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    key.run_id,
+                    key.site,
+                    key.indices,
+                    state.name(),
+                    result,
+                    error,
+                    finished_at
+                ])
+            })
+            .map_err(self.err("complete a journaled call"))?;
+        if changed == 1 {
+            return Ok(());
+        }
+        let current: Option<String> = conn
+            .prepare_cached("SELECT state FROM journal WHERE run_id = ?1 AND site = ?2 AND indices = ?3")
+            .and_then(|mut st| st.query_row(params![key.run_id, key.site, key.indices], |row| row.get(0)))
+            .optional()
+            .map_err(self.err("complete a journaled call"))?;
+        Err(match current {
+            Some(state) => StoreError::conflict(format!("the call {key} is already journaled as {state}")),
+            None => StoreError::not_found(format!("no intent is journaled for the call {key}")),
+        })
+    }
+
+    fn write_journal_on(&self, conn: &Connection, writes: &[JournalWrite]) -> StoreResult<()> {
+        for w in writes {
+            match w {
+                JournalWrite::Done { intent, outcome, finished_at } => {
+                    self.insert_entry_on(conn, intent, Some((outcome, *finished_at)))?;
+                }
+                JournalWrite::Complete { key, outcome, finished_at } => {
+                    self.complete_on(conn, key, outcome, *finished_at)?;
+                }
+                JournalWrite::Intent(intent) => {
+                    self.insert_entry_on(conn, intent, None)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn update_run_on(&self, conn: &Connection, run_id: &str, update: &RunUpdate) -> StoreResult<()> {
+        let changed = match run_rowid(run_id) {
+            Some(rowid) => conn
+                .prepare_cached(
+                    "UPDATE runs SET status = ?2, disposition = ?3, error = ?4, updated_at = ?5 \
+                     WHERE id = ?1",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        rowid,
+                        update.status.name(),
+                        update.disposition,
+                        update.error,
+                        update.updated_at
+                    ])
+                })
+                .map_err(self.err("update a run"))?,
+            None => 0,
+        };
+        if changed == 0 {
+            return Err(StoreError::not_found(format!("there is no run {run_id}")));
+        }
+        Ok(())
+    }
+
+    fn save_case_on(&self, conn: &Connection, run_id: &str, body: &str) -> StoreResult<()> {
+        conn.prepare_cached(
+            "INSERT INTO cases (run_id, body) VALUES (?1, ?2) \
+             ON CONFLICT (run_id) DO UPDATE SET body = excluded.body",
+        )
+        .and_then(|mut st| st.execute(params![run_id, body]))
+        .map_err(self.err("save a case"))?;
+        Ok(())
     }
 }
 
@@ -449,29 +563,7 @@ impl Store for SqliteStore {
     }
 
     fn update_run(&self, run_id: &str, update: &RunUpdate) -> StoreResult<()> {
-        let changed = match run_rowid(run_id) {
-            Some(rowid) => self
-                .lock()
-                .prepare_cached(
-                    "UPDATE runs SET status = ?2, disposition = ?3, error = ?4, updated_at = ?5 \
-                     WHERE id = ?1",
-                )
-                .and_then(|mut st| {
-                    st.execute(params![
-                        rowid,
-                        update.status.name(),
-                        update.disposition,
-                        update.error,
-                        update.updated_at
-                    ])
-                })
-                .map_err(self.err("update a run"))?,
-            None => 0,
-        };
-        if changed == 0 {
-            return Err(StoreError::not_found(format!("there is no run {run_id}")));
-        }
-        Ok(())
+        self.update_run_on(&self.lock(), run_id, update)
     }
 
     fn list_runs(&self, filter: &RunFilter) -> StoreResult<Vec<RunRecord>> {
@@ -499,39 +591,28 @@ impl Store for SqliteStore {
     }
 
     fn complete(&self, key: &CallKey, outcome: &Outcome, finished_at: i64) -> StoreResult<()> {
-        let (state, result, error) = match outcome {
-            Outcome::Returned(json) => (EntryState::Done, Some(to_text(json)), None),
-            Outcome::Failed(message) => (EntryState::Failed, None, Some(message.as_str())),
-        };
-        let conn = self.lock();
-        let changed = conn
-            .prepare_cached(
-                "UPDATE journal SET state = ?4, result = ?5, error = ?6, finished_at = ?7 \
-                 WHERE run_id = ?1 AND site = ?2 AND indices = ?3 AND state = 'intent'",
-            )
-            .and_then(|mut st| {
-                st.execute(params![
-                    key.run_id,
-                    key.site,
-                    key.indices,
-                    state.name(),
-                    result,
-                    error,
-                    finished_at
-                ])
-            })
-            .map_err(self.err("complete a journaled call"))?;
-        if changed == 1 {
+        self.complete_on(&self.lock(), key, outcome, finished_at)
+    }
+
+    fn write_journal(&self, writes: Vec<JournalWrite>) -> StoreResult<()> {
+        if writes.is_empty() {
             return Ok(());
         }
-        let current: Option<String> = conn
-            .prepare_cached("SELECT state FROM journal WHERE run_id = ?1 AND site = ?2 AND indices = ?3")
-            .and_then(|mut st| st.query_row(params![key.run_id, key.site, key.indices], |row| row.get(0)))
-            .optional()
-            .map_err(self.err("complete a journaled call"))?;
-        Err(match current {
-            Some(state) => StoreError::conflict(format!("the call {key} is already journaled as {state}")),
-            None => StoreError::not_found(format!("no intent is journaled for the call {key}")),
+        self.in_transaction("journal calls", |conn| self.write_journal_on(conn, &writes))
+    }
+
+    fn finish_run(
+        &self,
+        run_id: &str,
+        writes: Vec<JournalWrite>,
+        update: &RunUpdate,
+        case: &Case,
+    ) -> StoreResult<()> {
+        let body = case_text(case)?;
+        self.in_transaction("finish a run", |conn| {
+            self.write_journal_on(conn, &writes)?;
+            self.update_run_on(conn, run_id, update)?;
+            self.save_case_on(conn, run_id, &body)
         })
     }
 
@@ -676,14 +757,7 @@ impl Store for SqliteStore {
     }
 
     fn save_case(&self, run_id: &str, case: &Json) -> StoreResult<()> {
-        self.lock()
-            .prepare_cached(
-                "INSERT INTO cases (run_id, body) VALUES (?1, ?2) \
-                 ON CONFLICT (run_id) DO UPDATE SET body = excluded.body",
-            )
-            .and_then(|mut st| st.execute(params![run_id, to_text(case)]))
-            .map_err(self.err("save a case"))?;
-        Ok(())
+        self.save_case_on(&self.lock(), run_id, &to_text(case))
     }
 
     fn load_case(&self, run_id: &str) -> StoreResult<Option<Json>> {
