@@ -17,15 +17,32 @@ struct Inner {
     next_approval: i64,
     /// Run `n` (its id is the decimal `n`) is at index `n - 1`.
     runs: Vec<RunRecord>,
-    /// Every journal entry, by its key.
-    journal: HashMap<CallKey, JournalEntry>,
-    /// Each run's journal keys by `seq` (recording order).
-    by_run: HashMap<String, BTreeMap<i64, CallKey>>,
+    /// Each run's journal, by run id.
+    journal: HashMap<String, RunJournal>,
     values: BTreeMap<(String, String), Json>,
     approvals: Vec<ApprovalRow>,
     /// Cases as JSON text, as the SQLite store keeps them.
     cases: BTreeMap<String, String>,
     undone: BTreeSet<(String, i64)>,
+}
+
+/// One run's journal entries.
+#[derive(Default)]
+struct RunJournal {
+    /// In recording order; a replaced entry leaves `None` behind.
+    entries: Vec<Option<JournalEntry>>,
+    /// Where each key's entry is in `entries`: by call-site id, then loop indices.
+    index: BTreeMap<String, BTreeMap<String, usize>>,
+}
+
+impl RunJournal {
+    fn position(&self, key: &CallKey) -> Option<usize> {
+        self.index.get(&key.site)?.get(&key.indices).copied()
+    }
+
+    fn live(&self) -> impl Iterator<Item = &JournalEntry> {
+        self.entries.iter().flatten()
+    }
 }
 
 impl MemoryStore {
@@ -71,35 +88,49 @@ impl Inner {
         self.runs.get(index).filter(|r| r.id == run_id).map(|_| index)
     }
 
+    fn entry(&self, key: &CallKey) -> Option<&JournalEntry> {
+        let run = self.journal.get(&key.run_id)?;
+        run.entries.get(run.position(key)?)?.as_ref()
+    }
+
+    fn entry_mut(&mut self, key: &CallKey) -> Option<&mut JournalEntry> {
+        let run = self.journal.get_mut(&key.run_id)?;
+        let at = run.position(key)?;
+        run.entries.get_mut(at)?.as_mut()
+    }
+
     /// Makes room for a new entry under `key`: refuses when the call is done, drops an
     /// earlier intent or failure (a retry).
     fn replace_entry(&mut self, key: &CallKey) -> StoreResult<()> {
-        if let Some(old) = self.journal.get(key) {
-            if old.state == EntryState::Done {
+        let Some(run) = self.journal.get_mut(&key.run_id) else { return Ok(()) };
+        let Some(at) = run.position(key) else { return Ok(()) };
+        if let Some(slot) = run.entries.get_mut(at) {
+            if slot.as_ref().is_some_and(|old| old.state == EntryState::Done) {
                 return Err(StoreError::conflict(format!(
                     "the call {key} is already journaled as done; it must not run again"
                 )));
             }
-            let seq = old.seq;
-            self.journal.remove(key);
-            if let Some(list) = self.by_run.get_mut(&key.run_id) {
-                list.remove(&seq);
-            }
+            *slot = None;
         }
         Ok(())
     }
 
     fn push_entry(&mut self, entry: JournalEntry) -> i64 {
         let seq = entry.seq;
-        match self.by_run.get_mut(&entry.key.run_id) {
-            Some(list) => {
-                list.insert(seq, entry.key.clone());
+        let run = match self.journal.get_mut(&entry.key.run_id) {
+            Some(run) => run,
+            None => self.journal.entry(entry.key.run_id.clone()).or_default(),
+        };
+        let at = run.entries.len();
+        match run.index.get_mut(&entry.key.site) {
+            Some(by_indices) => {
+                by_indices.insert(entry.key.indices.clone(), at);
             }
             None => {
-                self.by_run.insert(entry.key.run_id.clone(), BTreeMap::from([(seq, entry.key.clone())]));
+                run.index.insert(entry.key.site.clone(), BTreeMap::from([(entry.key.indices.clone(), at)]));
             }
         }
-        self.journal.insert(entry.key.clone(), entry);
+        run.entries.push(Some(entry));
         seq
     }
 
@@ -132,7 +163,7 @@ impl Inner {
                 JournalWrite::Done { intent, .. } | JournalWrite::Intent(intent) => &intent.key,
                 JournalWrite::Complete { key, .. } => key,
             };
-            let state = states.get(key).copied().or_else(|| self.journal.get(key).map(|e| e.state));
+            let state = states.get(key).copied().or_else(|| self.entry(key).map(|e| e.state));
             let ended = |outcome: &Outcome| match outcome {
                 Outcome::Returned(_) => EntryState::Done,
                 Outcome::Failed(_) => EntryState::Failed,
@@ -176,7 +207,7 @@ impl Inner {
                 self.push_entry(entry);
             }
             JournalWrite::Complete { key, outcome, finished_at } => {
-                let entry = self.journal.get_mut(&key).ok_or_else(|| {
+                let entry = self.entry_mut(&key).ok_or_else(|| {
                     StoreError::not_found(format!("no intent is journaled for the call {key}"))
                 })?;
                 take_outcome(entry, outcome, finished_at);
@@ -300,8 +331,7 @@ impl Store for MemoryStore {
     fn complete(&self, key: &CallKey, outcome: &Outcome, finished_at: i64) -> StoreResult<()> {
         let mut inner = self.lock();
         let entry = inner
-            .journal
-            .get_mut(key)
+            .entry_mut(key)
             .ok_or_else(|| StoreError::not_found(format!("no intent is journaled for the call {key}")))?;
         if entry.state != EntryState::Intent {
             return Err(StoreError::conflict(format!(
@@ -344,16 +374,12 @@ impl Store for MemoryStore {
     }
 
     fn journal_entry(&self, key: &CallKey) -> StoreResult<Option<JournalEntry>> {
-        Ok(self.lock().journal.get(key).cloned())
+        Ok(self.lock().entry(key).cloned())
     }
 
     fn journal(&self, run_id: &str) -> StoreResult<Vec<JournalEntry>> {
         let inner = self.lock();
-        Ok(inner
-            .by_run
-            .get(run_id)
-            .map(|list| list.values().filter_map(|k| inner.journal.get(k)).cloned().collect())
-            .unwrap_or_default())
+        Ok(inner.journal.get(run_id).map(|run| run.live().cloned().collect()).unwrap_or_default())
     }
 
     fn unfinished_intents(&self, run_id: Option<&str>) -> StoreResult<Vec<JournalEntry>> {
@@ -361,13 +387,11 @@ impl Store for MemoryStore {
         let is_intent = |e: &&JournalEntry| e.state == EntryState::Intent;
         let mut out: Vec<JournalEntry> = match run_id {
             Some(r) => inner
-                .by_run
+                .journal
                 .get(r)
-                .map(|list| {
-                    list.values().filter_map(|k| inner.journal.get(k)).filter(is_intent).cloned().collect()
-                })
+                .map(|run| run.live().filter(is_intent).cloned().collect())
                 .unwrap_or_default(),
-            None => inner.journal.values().filter(is_intent).cloned().collect(),
+            None => inner.journal.values().flat_map(RunJournal::live).filter(is_intent).cloned().collect(),
         };
         out.sort_by_key(|e| e.seq);
         Ok(out)
