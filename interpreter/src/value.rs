@@ -480,10 +480,33 @@ pub fn format_time(ms: i64) -> String {
     let (y, mo, d) = civil_from_days(days);
     let (h, mi, s, milli) =
         (rem / MS_PER_HOUR, rem % MS_PER_HOUR / MS_PER_MIN, rem % MS_PER_MIN / MS_PER_SEC, rem % MS_PER_SEC);
-    if milli == 0 {
-        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
-    } else {
-        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
+    if !(0..=9999).contains(&y) {
+        return if milli == 0 {
+            format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+        } else {
+            format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
+        };
+    }
+    // The common case without the formatting machinery: the engine stamps every call.
+    let mut out = String::with_capacity(24);
+    for (n, width, sep) in [(y, 4, '-'), (mo, 2, '-'), (d, 2, 'T'), (h, 2, ':'), (mi, 2, ':'), (s, 2, '.')] {
+        push_digits(&mut out, n, width);
+        if sep != '.' || milli != 0 {
+            out.push(sep);
+        }
+    }
+    if milli != 0 {
+        push_digits(&mut out, milli, 3);
+    }
+    out.push('Z');
+    out
+}
+
+/// Appends `n` (non-negative) zero-padded to `width` digits.
+fn push_digits(out: &mut String, n: i64, width: u32) {
+    for p in (0..width).rev() {
+        let digit = (n / 10i64.pow(p)).rem_euclid(10);
+        out.push(char::from_digit(u32::try_from(digit).unwrap_or(0), 10).unwrap_or('0'));
     }
 }
 
@@ -1150,5 +1173,9 @@ mod tests {
         for ms in [0i64, 951_782_400_000, 4_102_444_800_000, 1_795_785_727_123] {
             assert_eq!(parse_time(&format_time(ms)).unwrap(), ms);
         }
+        assert_eq!(format_time(1_795_785_727_120), "2026-11-27T13:22:07.120Z");
+        assert_eq!(format_time(1_795_785_727_000), "2026-11-27T13:22:07Z");
+        assert_eq!(format_time(253_402_300_800_000), "10000-01-01T00:00:00Z");
+        assert_eq!(format_time(-62_167_219_200_001), "-001-12-31T23:59:59.999Z");
     }
 }
