@@ -5,6 +5,7 @@
 //! Then one run whose every call takes 100 ms: wall time against the critical path (the
 //! longest chain of calls that must wait for each other: a read, the independent reads
 //! together, then every write in program order).
+//! `PARRY_BENCH_ONLY=memory` runs only the in-memory figure (for a profiler).
 
 use parry_compiler::ir::PlaybookId;
 use parry_compiler::project::Config;
@@ -138,27 +139,63 @@ async fn check_run(engine: &Engine) -> Result<(), String> {
     Ok(())
 }
 
-fn report(label: &str, runs: u64, elapsed: Duration) -> f64 {
-    let secs = elapsed.as_secs_f64();
-    let per_run_us = secs * 1e6 / runs as f64;
-    let rate = runs as f64 / secs;
+/// CPU time used by the calling thread so far, from `/proc/thread-self/schedstat` (`None`
+/// where that file does not exist). The runtime is single-threaded, so this is the engine's
+/// own cost; on a busy machine wall time also counts the time spent waiting for a core.
+fn thread_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = stat.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+/// A throughput figure: runs per wall-clock second and per CPU second of the engine thread.
+struct Rate {
+    wall: f64,
+    cpu: Option<f64>,
+}
+
+impl Rate {
+    /// Whether the rate reaches `target`: per CPU second (it does not move with the
+    /// machine's load) and per wall second (it counts I/O waits, and time spent waiting for
+    /// a core on a busy machine).
+    fn against(&self, target: f64) -> String {
+        let cpu = self.cpu.map_or("no CPU clock", |r| verdict(r >= target));
+        format!("{cpu} per CPU second, {} per wall second", verdict(self.wall >= target))
+    }
+}
+
+/// The 1-minute load average, to read wall-clock figures against.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+fn report(label: &str, runs: u64, wall: Duration, cpu: Option<Duration>) -> Rate {
+    let rate = runs as f64 / wall.as_secs_f64();
+    let cpu_rate = cpu.map(|c| runs as f64 / c.as_secs_f64().max(1e-9));
+    let per_run_us = 1e6 / cpu_rate.unwrap_or(rate);
     println!(
-        "{label:<44} {rate:>9.0} runs/s  {per_run_us:>9.1} µs/run  {:>8.2} µs/action  ({runs} runs)",
+        "{label:<44} {rate:>7.0} runs/s wall  {:>7} runs/CPU-s  {per_run_us:>7.1} µs/run  {:>6.2} µs/action  ({runs} runs)",
+        cpu_rate.map_or_else(|| "-".to_string(), |r| format!("{r:.0}")),
         per_run_us / ACTIONS_PER_RUN as f64
     );
-    rate
+    Rate { wall: rate, cpu: cpu_rate }
 }
 
 /// Runs for `budget` against one store that keeps every run.
-async fn throughput(label: &str, engine: &Engine, budget: Duration) -> Result<f64, String> {
+async fn throughput(label: &str, engine: &Engine, budget: Duration) -> Result<Rate, String> {
     check_run(engine).await?;
+    let cpu = thread_cpu_time();
     let started = Instant::now();
     let mut runs = 0u64;
     while started.elapsed() < budget {
         engine.start(PlaybookId(0), alert()).await.map_err(|e| e.to_string())?;
         runs += 1;
     }
-    Ok(report(label, runs, started.elapsed()))
+    let wall = started.elapsed();
+    Ok(report(label, runs, wall, cpu.zip(thread_cpu_time()).map(|(a, b)| b.saturating_sub(a))))
 }
 
 /// Runs for `budget`, on a fresh in-memory store every `batch` runs: the engine's own cost
@@ -168,8 +205,9 @@ async fn throughput_fresh(
     compiled: &Compiled,
     batch: u64,
     budget: Duration,
-) -> Result<f64, String> {
+) -> Result<Rate, String> {
     check_run(&engine(compiled, Arc::new(MemoryStore::new()), Duration::ZERO)).await?;
+    let cpu = thread_cpu_time();
     let started = Instant::now();
     let mut runs = 0u64;
     while started.elapsed() < budget {
@@ -179,7 +217,8 @@ async fn throughput_fresh(
             runs += 1;
         }
     }
-    Ok(report(label, runs, started.elapsed()))
+    let wall = started.elapsed();
+    Ok(report(label, runs, wall, cpu.zip(thread_cpu_time()).map(|(a, b)| b.saturating_sub(a))))
 }
 
 fn main() -> Result<(), String> {
@@ -189,6 +228,14 @@ fn main() -> Result<(), String> {
         let budget = Duration::from_secs(2);
         let compiled = compile()?;
         println!("phishing-shaped playbook, {ACTIONS_PER_RUN} action calls per run, instant connectors");
+        if std::env::var("PARRY_BENCH_ONLY").as_deref() == Ok("memory") {
+            // For profiling: the engine alone, nothing else in the process.
+            let e = engine(&compiled, Arc::new(MemoryStore::new()), Duration::ZERO);
+            throughput("in-memory journal (one store, all runs kept)", &e, budget * 3).await?;
+            // Leaves freeing the store to the OS so a profile shows only the runs.
+            std::mem::forget(e);
+            return Ok(());
+        }
         let mem_rate = throughput(
             "in-memory journal (one store, all runs kept)",
             &engine(&compiled, Arc::new(MemoryStore::new()), Duration::ZERO),
@@ -219,11 +266,12 @@ fn main() -> Result<(), String> {
             sequential.as_secs_f64() * 1000.0,
             out.disposition
         );
+        println!("targets (load average {}):", load_average());
+        println!("  in-memory >= 20000 runs/s: {}", mem_rate.against(20_000.0));
+        println!("    with a fresh store: {}", fresh_rate.against(20_000.0));
+        println!("  durable (SQLite) >= 1000 runs/s: {}", durable_rate.against(1_000.0));
         println!(
-            "targets: in-memory >= 20000 runs/s: {} (fresh store: {}); durable >= 1000 runs/s: {}; wall <= 1.2x critical path: {}",
-            verdict(mem_rate >= 20_000.0),
-            verdict(fresh_rate >= 20_000.0),
-            verdict(durable_rate >= 1_000.0),
+            "  wall <= 1.2x critical path: {}",
             verdict(wall.as_secs_f64() <= 1.2 * critical.as_secs_f64())
         );
         Ok(())
