@@ -215,6 +215,11 @@ pub struct UndoItem {
     pub error: Option<String>,
 }
 
+/// Why an undo is not called again.
+const UNCONFIRMED_UNDO: &str = "an earlier `parry undo` started this undo and did not record its end (the \
+     process stopped during the call), so it may or may not have happened; it is not repeated. Check the \
+     target system";
+
 /// What [`Engine::undo`] did.
 #[derive(Clone, Debug, Serialize)]
 pub struct UndoReport {
@@ -239,6 +244,8 @@ pub enum EngineError {
     RunFinished { run_id: String, disposition: String },
     /// The playbook changed since the run started: replaying its journal could not be trusted.
     ProgramChanged { run_id: String, playbook: String },
+    /// Another engine (this process or another) is executing the run now.
+    RunBusy(String),
     /// The journal or case store failed.
     Store(StoreError),
 }
@@ -266,6 +273,10 @@ impl fmt::Display for EngineError {
                 f,
                 "playbook `{playbook}` changed since run {run_id} started, so its journal cannot be replayed \
                  safely; restore the version the run started with, or start a new run"
+            ),
+            EngineError::RunBusy(id) => write!(
+                f,
+                "run {id} is being run by another process right now; `parry cases` shows how it ends"
             ),
             EngineError::Store(e) => write!(f, "the run store failed: {e}"),
         }
@@ -402,12 +413,26 @@ impl Engine {
                 created_at: now_ms(),
             })?
         };
+        // Held while the run executes, so no `parry resume --interrupted` replays it meanwhile.
+        let _lease = if self.options.dry_run {
+            None
+        } else {
+            Some(self.store.lease_run(&run.id)?.ok_or_else(|| EngineError::RunBusy(run.id.clone()))?)
+        };
         self.execute(playbook, &run, value, true).await
     }
 
     /// Continues a run that is awaiting an approval (or was interrupted), by replaying it
     /// from its journal. Refused when the run is finished or its playbook changed.
     pub async fn resume(&self, run_id: &str) -> Result<RunOutcome, EngineError> {
+        // The lease first, then the run as it is now: whoever held it may have moved it on.
+        let lease = if self.options.dry_run { None } else { self.store.lease_run(run_id)? };
+        if lease.is_none() && !self.options.dry_run {
+            return match self.store.get_run(run_id)? {
+                Some(_) => Err(EngineError::RunBusy(run_id.to_string())),
+                None => Err(EngineError::RunNotFound(run_id.to_string())),
+            };
+        }
         let run = self.store.get_run(run_id)?.ok_or_else(|| EngineError::RunNotFound(run_id.to_string()))?;
         if run.status == RunStatus::Finished {
             return Err(EngineError::RunFinished {
@@ -420,14 +445,26 @@ impl Engine {
             return Err(EngineError::ProgramChanged { run_id: run.id, playbook: run.playbook });
         }
         let value = self.decode_alert(playbook, &run.alert)?;
+        // A run waiting for an approval is also taken with a compare-and-set of its status,
+        // which settles the one race a lease file leaves open (see `Store::lease_run`).
+        if run.status == RunStatus::AwaitingApproval
+            && !self.options.dry_run
+            && !self.store.claim_run(&run.id, RunStatus::AwaitingApproval, now_ms())?
+        {
+            return Err(EngineError::RunBusy(run.id));
+        }
         self.execute(playbook, &run, value, false).await
     }
 
     /// Runs the undo action of every reversible call the run completed, newest first, each
     /// once (a second `undo` skips what the first did).
+    ///
+    /// Like an effectful call, each undo is claimed in the store before it is called and
+    /// settled after, so two `parry undo` at once never both call it, and an undo whose end
+    /// was never recorded (the process stopped during the call) is reported, not repeated.
     pub async fn undo(&self, run_id: &str) -> Result<UndoReport, EngineError> {
         let run = self.store.get_run(run_id)?.ok_or_else(|| EngineError::RunNotFound(run_id.to_string()))?;
-        let done = self.store.undone(&run.id)?;
+        let log: HashMap<i64, store::UndoState> = self.store.undo_log(&run.id)?.into_iter().collect();
         let mut entries: Vec<store::JournalEntry> = self
             .store
             .journal(&run.id)?
@@ -437,10 +474,6 @@ impl Engine {
         entries.sort_by_key(|e| std::cmp::Reverse(e.seq));
         let mut report = UndoReport { run_id: run.id.clone(), undone: Vec::new(), already_undone: 0 };
         for entry in entries {
-            if done.contains(&entry.seq) {
-                report.already_undone += 1;
-                continue;
-            }
             let mut item = UndoItem {
                 seq: entry.seq,
                 connector: entry.connector.clone(),
@@ -449,22 +482,34 @@ impl Engine {
                 arguments: Json::Null,
                 error: None,
             };
+            match log.get(&entry.seq) {
+                Some(store::UndoState::Done) => {
+                    report.already_undone += 1;
+                    continue;
+                }
+                Some(store::UndoState::Started) => {
+                    item.error = Some(UNCONFIRMED_UNDO.to_string());
+                    report.undone.push(item);
+                    continue;
+                }
+                None => {}
+            }
             match self.undo_call(&entry) {
                 Ok((undo_name, args)) => {
                     item.undo_action.clone_from(&undo_name);
                     item.arguments = Json::Object(args.clone());
+                    if !self.store.claim_undo(&run.id, entry.seq, now_ms())? {
+                        // Another `parry undo` of this run got there first.
+                        report.already_undone += 1;
+                        continue;
+                    }
                     let result = match self.connectors.resolve(&entry.connector) {
                         Ok(c) => c.call(&undo_name, &args).await.map(|_| ()),
                         Err(e) => Err(e),
                     };
-                    match result {
-                        Ok(()) => {
-                            if !self.store.mark_undone(&run.id, entry.seq, now_ms())? {
-                                report.already_undone += 1;
-                                continue;
-                            }
-                        }
-                        Err(e) => item.error = Some(e.to_string()),
+                    self.store.settle_undo(&run.id, entry.seq, result.is_ok(), now_ms())?;
+                    if let Err(e) = result {
+                        item.error = Some(e.to_string());
                     }
                 }
                 Err(why) => item.error = Some(why),

@@ -366,6 +366,43 @@ async fn approval_suspends_and_resume_never_repeats_effects() {
 }
 
 #[tokio::test]
+async fn an_undo_whose_end_was_never_recorded_is_reported_not_repeated() {
+    let (program, config) = compile(GATED);
+    let (set, fw, _) = gated_connectors();
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let engine = engine_with(program, config, set, store.clone(), false);
+    let out = engine.start(PlaybookId(0), json!({"addr": "192.0.2.9"})).await.unwrap();
+    let block = store.journal(&out.run_id).unwrap().into_iter().find(|e| e.action == "block").unwrap();
+    // A process claimed the undo, then stopped before recording how it ended.
+    assert!(store.claim_undo(&out.run_id, block.seq, 1).unwrap());
+    let report = engine.undo(&out.run_id).await.unwrap();
+    assert_eq!(report.undone.len(), 1);
+    assert!(report.undone[0].error.as_deref().unwrap().contains("did not record its end"));
+    assert_eq!(fw.calls("unblock"), 0, "an unconfirmed undo is never called again");
+}
+
+#[tokio::test]
+async fn a_run_waiting_for_approval_is_resumed_by_one_process_only() {
+    let (program, config) = compile(GATED);
+    let (set, fw, _) = gated_connectors();
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let engine = engine_with(program, config, set, store.clone(), false);
+    let out = engine.start(PlaybookId(0), json!({"addr": "192.0.2.9"})).await.unwrap();
+    assert_eq!(out.disposition, Disposition::AwaitingApproval);
+    // Another engine holds the run.
+    let held = store.lease_run(&out.run_id).unwrap().unwrap();
+    let err = engine.resume(&out.run_id).await.unwrap_err();
+    assert!(matches!(err, EngineError::RunBusy(_)), "{err}");
+    assert!(err.to_string().contains("another process"));
+    assert_eq!(store.get_run(&out.run_id).unwrap().unwrap().status, RunStatus::AwaitingApproval);
+    drop(held);
+    let again = engine.resume(&out.run_id).await.unwrap();
+    assert_eq!(again.disposition, Disposition::AwaitingApproval, "still waiting, now resumable");
+    assert_eq!(fw.calls("block"), 1, "nothing repeated");
+    assert!(store.lease_run(&out.run_id).unwrap().is_some(), "the lease is given back after the run");
+}
+
+#[tokio::test]
 async fn denied_and_expired_take_the_else_branch() {
     for status in [store::ApprovalStatus::Denied, store::ApprovalStatus::Expired] {
         let (program, config) = compile(GATED);

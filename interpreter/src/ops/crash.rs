@@ -13,7 +13,7 @@
 use crate::engine::Case;
 use crate::store::{
     ApprovalFilter, ApprovalRow, CallKey, Decision, Intent, JournalEntry, JournalWrite, NewApproval, NewRun,
-    Outcome, RunFilter, RunRecord, RunUpdate, StatRow, Store, StoreResult,
+    Outcome, RunFilter, RunLease, RunRecord, RunStatus, RunUpdate, StatRow, Store, StoreResult, UndoState,
 };
 use serde_json::Value as Json;
 use std::sync::Arc;
@@ -64,6 +64,12 @@ impl Store for CrashingStore {
     }
     fn list_runs(&self, filter: &RunFilter) -> StoreResult<Vec<RunRecord>> {
         self.inner.list_runs(filter)
+    }
+    fn lease_run(&self, run_id: &str) -> StoreResult<Option<RunLease>> {
+        self.inner.lease_run(run_id)
+    }
+    fn claim_run(&self, run_id: &str, from: RunStatus, at: i64) -> StoreResult<bool> {
+        self.inner.claim_run(run_id, from, at)
     }
     fn record_intent(&self, intent: &Intent) -> StoreResult<i64> {
         let seq = self.inner.record_intent(intent)?;
@@ -161,11 +167,14 @@ impl Store for CrashingStore {
     fn load_case(&self, run_id: &str) -> StoreResult<Option<Json>> {
         self.inner.load_case(run_id)
     }
-    fn mark_undone(&self, run_id: &str, seq: i64, at: i64) -> StoreResult<bool> {
-        self.inner.mark_undone(run_id, seq, at)
+    fn claim_undo(&self, run_id: &str, seq: i64, at: i64) -> StoreResult<bool> {
+        self.inner.claim_undo(run_id, seq, at)
     }
-    fn undone(&self, run_id: &str) -> StoreResult<Vec<i64>> {
-        self.inner.undone(run_id)
+    fn settle_undo(&self, run_id: &str, seq: i64, done: bool, at: i64) -> StoreResult<()> {
+        self.inner.settle_undo(run_id, seq, done, at)
+    }
+    fn undo_log(&self, run_id: &str) -> StoreResult<Vec<(i64, UndoState)>> {
+        self.inner.undo_log(run_id)
     }
     fn stats(&self) -> StoreResult<Vec<StatRow>> {
         self.inner.stats()

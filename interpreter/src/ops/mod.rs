@@ -557,7 +557,13 @@ pub fn resume(
                 continue;
             }
         }
-        let outcome = block_on(engine.resume(&record.id))?;
+        let outcome = match block_on(engine.resume(&record.id))? {
+            Err(EngineError::RunBusy(_)) if run.is_none() => {
+                report.waiting.push((record.id.clone(), "is being run by another process".to_string()));
+                continue;
+            }
+            other => other,
+        };
         report.resumed.push(result_of(record.playbook.clone(), outcome, store.as_ref(), false)?);
         if let Some(last) = report.resumed.last_mut() {
             last.run_id.get_or_insert(record.id.clone());

@@ -1,13 +1,42 @@
 //! An in-memory [`Store`]: for `parry test`, dry runs and unit tests. Lost on exit.
 
 use super::*;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::sync::{Mutex, MutexGuard};
 
 /// A [`Store`] held in memory behind a mutex.
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    leases: Leases,
+}
+
+/// The runs leased now, within this process.
+#[derive(Default)]
+pub(super) struct Leases(Arc<Mutex<HashSet<String>>>);
+
+impl Leases {
+    pub(super) fn take(&self, run_id: &str) -> Option<RunLease> {
+        let mut set = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !set.insert(run_id.to_string()) {
+            return None;
+        }
+        Some(RunLease::new(Leased { run_id: run_id.to_string(), leases: self.0.clone() }))
+    }
+}
+
+/// Gives a run back when dropped.
+struct Leased {
+    run_id: String,
+    leases: Arc<Mutex<HashSet<String>>>,
+}
+
+impl Drop for Leased {
+    fn drop(&mut self) {
+        let mut set = self.leases.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        set.remove(&self.run_id);
+    }
 }
 
 #[derive(Default)]
@@ -23,7 +52,7 @@ struct Inner {
     approvals: Vec<ApprovalRow>,
     /// Cases as JSON text, as the SQLite store keeps them.
     cases: BTreeMap<String, String>,
-    undone: BTreeSet<(String, i64)>,
+    undo_log: BTreeMap<(String, i64), UndoState>,
 }
 
 /// One run's journal entries.
@@ -313,6 +342,24 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    fn lease_run(&self, run_id: &str) -> StoreResult<Option<RunLease>> {
+        Ok(self.leases.take(run_id))
+    }
+
+    fn claim_run(&self, run_id: &str, from: RunStatus, at: i64) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        let run = inner
+            .run_index(run_id)
+            .and_then(|i| inner.runs.get_mut(i))
+            .ok_or_else(|| StoreError::not_found(format!("there is no run {run_id}")))?;
+        if run.status != from {
+            return Ok(false);
+        }
+        run.status = RunStatus::Running;
+        run.updated_at = at;
+        Ok(true)
+    }
+
     fn record_intent(&self, intent: &Intent) -> StoreResult<i64> {
         let mut inner = self.lock();
         inner.replace_entry(&intent.key)?;
@@ -476,12 +523,33 @@ impl Store for MemoryStore {
         })
     }
 
-    fn mark_undone(&self, run_id: &str, seq: i64, _at: i64) -> StoreResult<bool> {
-        Ok(self.lock().undone.insert((run_id.to_string(), seq)))
+    fn claim_undo(&self, run_id: &str, seq: i64, _at: i64) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        let key = (run_id.to_string(), seq);
+        if inner.undo_log.contains_key(&key) {
+            return Ok(false);
+        }
+        inner.undo_log.insert(key, UndoState::Started);
+        Ok(true)
     }
 
-    fn undone(&self, run_id: &str) -> StoreResult<Vec<i64>> {
-        Ok(self.lock().undone.iter().filter(|(r, _)| r == run_id).map(|(_, s)| *s).collect())
+    fn settle_undo(&self, run_id: &str, seq: i64, done: bool, _at: i64) -> StoreResult<()> {
+        let mut inner = self.lock();
+        let key = (run_id.to_string(), seq);
+        if inner.undo_log.get(&key) != Some(&UndoState::Started) {
+            return Err(StoreError::not_found(format!("no undo of entry {seq} of run {run_id} was started")));
+        }
+        if done {
+            inner.undo_log.insert(key, UndoState::Done);
+        } else {
+            inner.undo_log.remove(&key);
+        }
+        Ok(())
+    }
+
+    fn undo_log(&self, run_id: &str) -> StoreResult<Vec<(i64, UndoState)>> {
+        let inner = self.lock();
+        Ok(inner.undo_log.iter().filter(|((r, _), _)| r == run_id).map(|((_, seq), s)| (*seq, *s)).collect())
     }
 
     fn stats(&self) -> StoreResult<Vec<StatRow>> {

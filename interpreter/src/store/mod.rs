@@ -326,6 +326,25 @@ pub struct Decision {
     pub decided_at: i64,
 }
 
+/// Where the undo of one journal entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UndoState {
+    /// Claimed: the undo action is being called (or the process stopped while it was).
+    Started,
+    /// The undo action returned.
+    Done,
+}
+
+impl UndoState {
+    pub fn name(self) -> &'static str {
+        match self {
+            UndoState::Started => "started",
+            UndoState::Done => "undone",
+        }
+    }
+}
+
 /// One row of [`Store::stats`]: how many runs of a playbook ended with a disposition
 /// (`None`: not finished yet).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -333,6 +352,24 @@ pub struct StatRow {
     pub playbook: String,
     pub disposition: Option<String>,
     pub count: u64,
+}
+
+/// An exclusive hold on one run while an engine executes it ([`Store::lease_run`]). Dropping
+/// it lets go; so does the operating system when the holding process dies, however it dies.
+pub struct RunLease {
+    _hold: Box<dyn Send + Sync>,
+}
+
+impl RunLease {
+    pub fn new(hold: impl Send + Sync + 'static) -> RunLease {
+        RunLease { _hold: Box::new(hold) }
+    }
+}
+
+impl fmt::Debug for RunLease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RunLease")
+    }
 }
 
 /// The journal and case store. All methods take `&self`; implementations are `Send + Sync`
@@ -343,6 +380,13 @@ pub trait Store: Send + Sync {
     fn get_run(&self, run_id: &str) -> StoreResult<Option<RunRecord>>;
     fn update_run(&self, run_id: &str, update: &RunUpdate) -> StoreResult<()>;
     fn list_runs(&self, filter: &RunFilter) -> StoreResult<Vec<RunRecord>>;
+    /// Takes the run for this engine: `None` when another engine (in this process or another
+    /// one using the same state) holds it now. A run is executed only under its lease, so a
+    /// `parry resume` can never replay a run that another process is still running.
+    fn lease_run(&self, run_id: &str) -> StoreResult<Option<RunLease>>;
+    /// Sets the run `running` if its status is `from`, atomically; `false` when it was not
+    /// (another process took it first), `NotFound` when there is no such run.
+    fn claim_run(&self, run_id: &str, from: RunStatus, at: i64) -> StoreResult<bool>;
 
     // Journal
     /// Records the intent of a call. Replaces an earlier entry for the same key that is
@@ -415,10 +459,16 @@ pub trait Store: Send + Sync {
     fn load_case(&self, run_id: &str) -> StoreResult<Option<Json>>;
 
     // Undo
-    /// Marks the journal entry `seq` of a run as undone. Returns `false` when it already was,
-    /// so `parry undo` runs each undo once.
-    fn mark_undone(&self, run_id: &str, seq: i64, at: i64) -> StoreResult<bool>;
-    fn undone(&self, run_id: &str) -> StoreResult<Vec<i64>>;
+    /// Records that the undo of the journal entry `seq` of a run is about to be called,
+    /// before calling it. Returns `false` when that undo is already started or done (by this
+    /// or another process), so each undo is called at most once.
+    fn claim_undo(&self, run_id: &str, seq: i64, at: i64) -> StoreResult<bool>;
+    /// Records how a claimed undo ended: `done`, or failed (the claim is dropped, so a later
+    /// `parry undo` tries again).
+    fn settle_undo(&self, run_id: &str, seq: i64, done: bool, at: i64) -> StoreResult<()>;
+    /// The undo log of a run: each entry whose undo was started, and whether it is done (a
+    /// started one was claimed by a process that stopped before recording its end).
+    fn undo_log(&self, run_id: &str) -> StoreResult<Vec<(i64, UndoState)>>;
 
     // Stats
     /// Run counts per playbook and disposition, sorted by playbook then disposition.
@@ -463,6 +513,25 @@ pub(crate) mod suite {
         assert_eq!(got, a);
         assert_eq!(got.alert, json!({"sender": "bob@evil.example", "n": 1}));
         assert_eq!(store.get_run("999999").unwrap(), None);
+        assert!(!store.claim_run(&a.id, RunStatus::AwaitingApproval, 2).unwrap(), "a is running");
+        store
+            .update_run(
+                &a.id,
+                &RunUpdate {
+                    status: RunStatus::AwaitingApproval,
+                    disposition: None,
+                    error: None,
+                    updated_at: 2,
+                },
+            )
+            .unwrap();
+        assert!(store.claim_run(&a.id, RunStatus::AwaitingApproval, 3).unwrap());
+        assert!(!store.claim_run(&a.id, RunStatus::AwaitingApproval, 4).unwrap(), "taken once only");
+        assert_eq!(store.get_run(&a.id).unwrap().unwrap().status, RunStatus::Running);
+        assert_eq!(
+            store.claim_run("999999", RunStatus::Running, 5).unwrap_err().kind,
+            StoreErrorKind::NotFound
+        );
         assert_eq!(store.get_run("not-a-number").unwrap(), None);
         store
             .update_run(
@@ -659,11 +728,16 @@ pub(crate) mod suite {
         store.save_case(&a.id, &updated).unwrap();
         assert_eq!(store.load_case(&a.id).unwrap(), Some(updated));
 
-        assert!(store.mark_undone(&a.id, 7, 100).unwrap());
-        assert!(!store.mark_undone(&a.id, 7, 200).unwrap());
-        assert!(store.mark_undone(&a.id, 3, 100).unwrap());
-        assert_eq!(store.undone(&a.id).unwrap(), vec![3, 7]);
-        assert!(store.undone(&b.id).unwrap().is_empty());
+        assert!(store.claim_undo(&a.id, 7, 100).unwrap());
+        assert!(!store.claim_undo(&a.id, 7, 150).unwrap(), "a started undo is not claimed twice");
+        store.settle_undo(&a.id, 7, true, 200).unwrap();
+        assert!(!store.claim_undo(&a.id, 7, 250).unwrap(), "a done undo is not claimed again");
+        assert!(store.claim_undo(&a.id, 3, 100).unwrap());
+        assert!(store.claim_undo(&a.id, 5, 100).unwrap());
+        store.settle_undo(&a.id, 5, false, 120).unwrap();
+        assert_eq!(store.undo_log(&a.id).unwrap(), vec![(3, UndoState::Started), (7, UndoState::Done)]);
+        assert!(store.claim_undo(&a.id, 5, 130).unwrap(), "a failed undo may be tried again");
+        assert!(store.undo_log(&b.id).unwrap().is_empty());
 
         let fin = |d: &str| RunUpdate {
             status: RunStatus::Finished,

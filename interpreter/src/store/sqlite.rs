@@ -36,7 +36,8 @@ pub fn default_path(project_root: &Path) -> PathBuf {
 }
 
 /// Schema migrations; entry `i` brings `user_version` from `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE runs (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
     playbook      TEXT    NOT NULL,
@@ -103,7 +104,12 @@ CREATE TABLE undo_log (
     undone_at INTEGER NOT NULL,
     PRIMARY KEY (run_id, seq)
 );
-"#];
+"#,
+    r#"
+ALTER TABLE undo_log ADD COLUMN state TEXT NOT NULL DEFAULT 'undone'
+    CHECK (state IN ('started', 'undone'));
+"#,
+];
 
 /// What a committed journal entry survives (see the module documentation).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -157,6 +163,25 @@ impl Durability {
 pub struct SqliteStore {
     conn: Mutex<Connection>,
     path: PathBuf,
+    /// Leases of a database in memory (no file to lock beside it).
+    memory_leases: memory::Leases,
+}
+
+/// A run's lease on a file-backed database: an exclusive OS lock on
+/// `<dir of the database>/locks/run-<id>.lock`, which the OS releases when the process
+/// dies. The file is removed when the lease is given back; a process that opened it just
+/// before may still lock the removed file, which is why resuming a run waiting for an
+/// approval also takes it with [`Store::claim_run`].
+struct FileLease {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl Drop for FileLease {
+    fn drop(&mut self) {
+        std::fs::remove_file(&self.path).ok();
+        self.file.unlock().ok();
+    }
 }
 
 fn io_error(path: &Path, what: &str, e: &rusqlite::Error) -> StoreError {
@@ -316,7 +341,7 @@ impl SqliteStore {
             }
             tx.commit().map_err(|e| io_error(&path, "cannot migrate", &e))?;
         }
-        Ok(SqliteStore { conn: Mutex::new(conn), path })
+        Ok(SqliteStore { conn: Mutex::new(conn), path, memory_leases: memory::Leases::default() })
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -587,6 +612,48 @@ impl Store for SqliteStore {
         rows.collect::<Result<Vec<_>, _>>().map_err(self.err("list runs"))
     }
 
+    fn lease_run(&self, run_id: &str) -> StoreResult<Option<RunLease>> {
+        let Some(dir) = self.path.parent().filter(|_| self.path != Path::new(":memory:")) else {
+            return Ok(self.memory_leases.take(run_id));
+        };
+        let locks = dir.join("locks");
+        let io = |what: &str, e: std::io::Error| {
+            StoreError::new(StoreErrorKind::Io, format!("cannot {what} {}: {e}", locks.display()))
+        };
+        std::fs::create_dir_all(&locks).map_err(|e| io("create the lock directory", e))?;
+        let path = locks.join(format!("run-{run_id}.lock"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| io("open a lock file in", e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(RunLease::new(FileLease { path, file }))),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(io("lock a file in", e)),
+        }
+    }
+
+    fn claim_run(&self, run_id: &str, from: RunStatus, at: i64) -> StoreResult<bool> {
+        let Some(rowid) = run_rowid(run_id) else {
+            return Err(StoreError::not_found(format!("there is no run {run_id}")));
+        };
+        let conn = self.lock();
+        let changed = conn
+            .prepare_cached("UPDATE runs SET status = ?3, updated_at = ?4 WHERE id = ?1 AND status = ?2")
+            .and_then(|mut st| st.execute(params![rowid, from.name(), RunStatus::Running.name(), at]))
+            .map_err(self.err("update a run"))?;
+        if changed == 1 {
+            return Ok(true);
+        }
+        let exists = conn
+            .prepare_cached("SELECT 1 FROM runs WHERE id = ?1")
+            .and_then(|mut st| st.exists([rowid]))
+            .map_err(self.err("read a run"))?;
+        if exists { Ok(false) } else { Err(StoreError::not_found(format!("there is no run {run_id}"))) }
+    }
+
     fn record_intent(&self, intent: &Intent) -> StoreResult<i64> {
         self.insert_entry(intent, None)
     }
@@ -775,21 +842,52 @@ impl Store for SqliteStore {
         text.map(|t| serde_json::from_str(&t).map_err(|e| corrupt("a case that is not JSON", e))).transpose()
     }
 
-    fn mark_undone(&self, run_id: &str, seq: i64, at: i64) -> StoreResult<bool> {
+    fn claim_undo(&self, run_id: &str, seq: i64, at: i64) -> StoreResult<bool> {
         let changed = self
             .lock()
-            .prepare_cached("INSERT OR IGNORE INTO undo_log (run_id, seq, undone_at) VALUES (?1, ?2, ?3)")
+            .prepare_cached(
+                "INSERT OR IGNORE INTO undo_log (run_id, seq, undone_at, state) VALUES (?1, ?2, ?3, 'started')",
+            )
             .and_then(|mut st| st.execute(params![run_id, seq, at]))
             .map_err(self.err("record an undo"))?;
         Ok(changed == 1)
     }
 
-    fn undone(&self, run_id: &str) -> StoreResult<Vec<i64>> {
+    fn settle_undo(&self, run_id: &str, seq: i64, done: bool, at: i64) -> StoreResult<()> {
+        let conn = self.lock();
+        let changed = if done {
+            conn.prepare_cached(
+                "UPDATE undo_log SET state = 'undone', undone_at = ?3 \
+                 WHERE run_id = ?1 AND seq = ?2 AND state = 'started'",
+            )
+            .and_then(|mut st| st.execute(params![run_id, seq, at]))
+        } else {
+            conn.prepare_cached("DELETE FROM undo_log WHERE run_id = ?1 AND seq = ?2 AND state = 'started'")
+                .and_then(|mut st| st.execute(params![run_id, seq]))
+        }
+        .map_err(self.err("record an undo"))?;
+        if changed == 0 {
+            return Err(StoreError::not_found(format!("no undo of entry {seq} of run {run_id} was started")));
+        }
+        Ok(())
+    }
+
+    fn undo_log(&self, run_id: &str) -> StoreResult<Vec<(i64, UndoState)>> {
         let conn = self.lock();
         let mut stmt = conn
-            .prepare_cached("SELECT seq FROM undo_log WHERE run_id = ?1 ORDER BY seq")
+            .prepare_cached("SELECT seq, state FROM undo_log WHERE run_id = ?1 ORDER BY seq")
             .map_err(self.err("read the undo log"))?;
-        let rows = stmt.query_map([run_id], |row| row.get(0)).map_err(self.err("read the undo log"))?;
+        let rows = stmt
+            .query_map([run_id], |row| {
+                let state: String = row.get(1)?;
+                let state = match state.as_str() {
+                    "started" => UndoState::Started,
+                    "undone" => UndoState::Done,
+                    other => return Err(bad_enum("undo state", other)),
+                };
+                Ok((row.get(0)?, state))
+            })
+            .map_err(self.err("read the undo log"))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(self.err("read the undo log"))
     }
 
@@ -854,6 +952,40 @@ mod tests {
             let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Box::new(SqliteStore::open(&dir.0.join(format!("s{n}.db"))).unwrap())
         });
+    }
+
+    #[test]
+    fn a_version_1_database_is_migrated_and_its_undo_log_kept() {
+        let dir = TempDir::new("migrate");
+        let path = dir.0.join("state.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute("INSERT INTO undo_log (run_id, seq, undone_at) VALUES ('4', 9, 100)", []).unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.undo_log("4").unwrap(), vec![(9, UndoState::Done)]);
+        assert!(!store.claim_undo("4", 9, 200).unwrap());
+        assert!(store.claim_undo("4", 10, 200).unwrap());
+    }
+
+    #[test]
+    fn a_run_lease_is_exclusive_across_handles_and_given_back() {
+        let dir = TempDir::new("lease");
+        let path = dir.0.join("state.db");
+        let a = SqliteStore::open(&path).unwrap();
+        let b = SqliteStore::open(&path).unwrap();
+        let held = a.lease_run("7").unwrap().unwrap();
+        assert!(b.lease_run("7").unwrap().is_none(), "another handle (as another process) is refused");
+        assert!(a.lease_run("7").unwrap().is_none(), "and so is the same handle");
+        assert!(b.lease_run("8").unwrap().is_some(), "other runs are free");
+        drop(held);
+        assert!(!dir.0.join("locks/run-7.lock").exists(), "the lock file is removed");
+        assert!(b.lease_run("7").unwrap().is_some());
+        let memory = SqliteStore::open_in_memory().unwrap();
+        let m = memory.lease_run("1").unwrap();
+        assert!(m.is_some() && memory.lease_run("1").unwrap().is_none());
     }
 
     #[test]
