@@ -658,6 +658,11 @@ fn push_key(path: &mut String, key: &str) {
     }
 }
 
+fn push_index(path: &mut String, i: usize) {
+    use std::fmt::Write as _;
+    write!(path, "[{i}]").ok();
+}
+
 fn security_noun(kind: SecurityKind) -> &'static str {
     match kind {
         SecurityKind::Ip => "an IP address",
@@ -731,7 +736,7 @@ impl Decoder<'_> {
                 other => self.expected(path, "a number", other),
             },
             Type::String => match json {
-                Json::String(s) => Value::str(s.clone()),
+                Json::String(s) => Value::str(s.as_str()),
                 other => self.expected(path, "a string", other),
             },
             Type::Secret => match json {
@@ -778,7 +783,7 @@ impl Decoder<'_> {
                     let mut out = Vec::with_capacity(items.len());
                     for (i, element) in items.iter().enumerate() {
                         let len = path.len();
-                        path.push_str(&format!("[{i}]"));
+                        push_index(path, i);
                         out.push(self.decode(element, item, path, depth + 1));
                         path.truncate(len);
                     }
@@ -790,10 +795,8 @@ impl Decoder<'_> {
             Type::Run => self.decode_record(json, &Type::run_fields(), path, depth),
             Type::Error => self.decode_record(json, &Type::error_fields(), path, depth),
             Type::Named { id, name } => match self.program.types.get(id.0 as usize) {
-                Some(def) => {
-                    let ty = def.ty.clone();
-                    self.decode(json, &ty, path, depth + 1)
-                }
+                // The program outlives the decoder: no need to copy the type.
+                Some(def) => self.decode(json, &def.ty, path, depth + 1),
                 None => {
                     self.error(path, format!("the type `{name}` is not defined"));
                     Value::None
