@@ -272,6 +272,8 @@ struct Ctx {
     gate: Option<Span>,
     /// The function calls that led here from the playbook: call span and function name.
     chain: Vec<(Span, String)>,
+    /// For each call of `chain`, how many loops enclosed it.
+    chain_loops: Vec<usize>,
     stack: Vec<FnId>,
 }
 
@@ -314,6 +316,7 @@ impl<'p> Safety<'p> {
                 self.block(&fl.body, &inner);
             }
             ExprKind::Approve(a) => {
+                self.approval_through_calls_in_loop(e.span, ctx);
                 self.expr(&a.prompt, ctx);
                 for x in [&a.group, &a.within].into_iter().flatten() {
                     self.expr(x, ctx);
@@ -338,6 +341,7 @@ impl<'p> Safety<'p> {
                         let Some(f) = self.program.function(*id) else { return };
                         let mut inner = ctx.clone();
                         inner.chain.push((e.span, name.clone()));
+                        inner.chain_loops.push(ctx.loops.len());
                         inner.stack.push(*id);
                         self.block(&f.body.block, &inner);
                     }
@@ -354,6 +358,33 @@ impl<'p> Safety<'p> {
                 }
             }
         }
+    }
+
+    /// `approval-in-loop` for an `approve` reached through function calls made inside a
+    /// `for` (one inside the function's own body is reported where the function is checked).
+    fn approval_through_calls_in_loop(&mut self, approve: Span, ctx: &Ctx) {
+        let Some(&outer) = ctx.chain_loops.last() else { return };
+        let Some(&(_, loop_span)) = outer.checked_sub(1).and_then(|i| ctx.loops.get(i)) else { return };
+        // The first call made inside that loop.
+        let Some(at) = ctx.chain_loops.iter().position(|&n| n >= outer) else { return };
+        let Some((call, name)) = ctx.chain.get(at) else { return };
+        if !self.reported.insert(("approval-in-loop", call.file.0, call.start, call.end)) {
+            return;
+        }
+        let d = Diagnostic::warning(
+            "approval-in-loop",
+            format!(
+                "this call inside a `for` reaches an `approve`: one approval per item (through `{name}`)"
+            ),
+            *call,
+            "one prompt per iteration",
+        )
+        .with_secondary(loop_span, "the loop")
+        .with_secondary(approve, "the `approve` it reaches")
+        .with_help("approve the whole batch once, outside the loop, and loop inside the `approve` body");
+        let mut also: Vec<Span> = ctx.chain.iter().skip(at).map(|(s, _)| *s).collect();
+        also.push(approve);
+        self.out.push(Finding { diag: d, also_covered_by: also, sites: Vec::new() });
     }
 
     fn action(&mut self, site: &'p CallSite, ctx: &Ctx) {
