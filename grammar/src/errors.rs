@@ -2,11 +2,27 @@
 //! the words of the language ("an expression", "`}`"), what was found, and where the
 //! unclosed bracket was opened. Pest's rule names never reach the user.
 
+use pest::Parser as _;
 use pest::error::{Error, ErrorVariant, InputLocation};
 
-use crate::Rule;
 use crate::ast::{FileId, Span};
 use crate::diagnostic::Diagnostic;
+
+/// The language written plainly (`explain.pest`), run only on a declaration that does not
+/// parse: the rules and tokens it tries where it stops are what messages are made of. It
+/// accepts exactly the text the parser's grammar (`parry.pest`, written for speed) accepts.
+#[derive(pest_derive::Parser)]
+#[grammar = "explain.pest"]
+pub(crate) struct ExplainParser;
+
+/// Parses one declaration (`clean_text`, comments blanked) with the plain grammar, collecting
+/// what was expected where the parse stopped; `None` if it parses after all.
+pub(crate) fn explain(file: FileId, text: &str, clean_text: &str, base: usize) -> Option<Diagnostic> {
+    pest::set_error_detail(true);
+    let detailed = ExplainParser::parse(Rule::item_chunk, clean_text);
+    pest::set_error_detail(false);
+    detailed.err().map(|err| syntax_error(file, text, base, &err))
+}
 
 /// One thing the parser would have accepted, in the order messages list them.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -483,7 +499,7 @@ fn token_text(shown: String) -> String {
     }
 }
 
-pub(crate) fn syntax_error(file: FileId, text: &str, base: usize, err: &Error<Rule>) -> Diagnostic {
+fn syntax_error(file: FileId, text: &str, base: usize, err: &Error<Rule>) -> Diagnostic {
     let pos = match err.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,

@@ -21,6 +21,20 @@ use crate::split::doc_before;
 /// that lowering, later passes and even dropping the AST stay within the stack.
 pub(crate) const MAX_DEPTH: u32 = 128;
 
+/// The diagnostic for code nested deeper than [`MAX_DEPTH`], at `span`.
+pub(crate) fn too_deep(span: Span) -> Diagnostic {
+    Diagnostic::error(
+        "syntax-error",
+        "this code is nested too deeply to be read",
+        span,
+        "nesting limit reached here",
+    )
+    .with_help(format!(
+        "split the expression or the blocks into functions or `let` \
+             bindings; at most {MAX_DEPTH} levels of nesting are accepted"
+    ))
+}
+
 static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
     PrattParser::new()
         .op(Op::infix(Rule::op_coalesce, Assoc::Right))
@@ -91,21 +105,8 @@ impl<'s> Lowerer<'s> {
     }
 
     fn report_too_deep(&self, span: Span) {
-        {
-            if !self.too_deep.replace(true) {
-                self.push(
-                    Diagnostic::error(
-                        "syntax-error",
-                        "this code is nested too deeply to be read",
-                        span,
-                        "nesting limit reached here",
-                    )
-                    .with_help(format!(
-                        "split the expression or the blocks into functions or `let` \
-                         bindings; at most {MAX_DEPTH} levels of nesting are accepted"
-                    )),
-                );
-            }
+        if !self.too_deep.replace(true) {
+            self.push(too_deep(span));
         }
     }
 
@@ -390,8 +391,11 @@ impl<'s> Lowerer<'s> {
             _ => return None,
         };
         let mut ty = TypeExpr { kind, span };
+        // `T??...`: each `?` wraps the type once more, which is nesting too.
+        let mut d = 0u32;
         for q in inner {
             let span = ty.span.to(self.span(&q));
+            d = self.deeper(d, span)?;
             ty = TypeExpr { kind: TypeExprKind::Optional(Box::new(ty)), span };
         }
         Some(ty)
@@ -496,71 +500,96 @@ impl<'s> Lowerer<'s> {
 
     fn expr_inner(&self, pair: Pair<'_, Rule>, span: Span) -> Option<Expr> {
         let pairs = pair.into_inner();
-        // The Pratt parser recurses once per prefix operator and per `??`: bound both.
+        // The Pratt parser recurses once per prefix operator and per `??`: bound both. Most
+        // expressions are one operand with postfix operators (or none, `simple`): those are
+        // combined here as the Pratt parser would, without its machinery.
         let mut run = 0u32;
         let mut coalesce = 0u32;
-        for p in pairs.clone() {
-            match p.as_rule() {
+        let mut simple = true;
+        for (i, p) in pairs.clone().enumerate() {
+            let rule = p.as_rule();
+            match rule {
                 Rule::op_not | Rule::op_neg => run += 1,
                 Rule::op_coalesce => coalesce += 1,
                 _ => run = 0,
             }
+            simple &= if i == 0 { run == 0 } else { is_postfix(rule) };
             if run + self.depth.get() > MAX_DEPTH || coalesce + self.depth.get() > MAX_DEPTH {
                 self.report_too_deep(span);
                 return None;
             }
         }
+        if simple {
+            let mut pairs = pairs;
+            let mut lhs = self.primary(pairs.next()?)?;
+            let mut d = 0u32;
+            for op in pairs {
+                let (expr, depth) = self.postfix(lhs, d, op)?;
+                lhs = expr;
+                d = depth;
+            }
+            return Some(lhs);
+        }
         self.pratt(pairs)
+    }
+
+    /// The tree depth of an operator result: one more than its deepest operand, refused
+    /// (with one diagnostic) where it would pass the nesting limit.
+    fn deeper(&self, d: u32, span: Span) -> Option<u32> {
+        let d = d + 1;
+        if self.depth.get() + d > MAX_DEPTH {
+            self.report_too_deep(span);
+            return None;
+        }
+        Some(d)
+    }
+
+    /// Applies a postfix operator (field access, call, index) to `lhs`, whose operator tree
+    /// is `d` deep.
+    fn postfix(&self, lhs: Expr, d: u32, op: Pair<'_, Rule>) -> Option<(Expr, u32)> {
+        let span = lhs.span.to(self.span(&op));
+        let d = self.deeper(d, span)?;
+        let kind = match op.as_rule() {
+            Rule::field_access | Rule::opt_field => {
+                let optional = op.as_rule() == Rule::opt_field;
+                let field = self.ident(&op.into_inner().next()?);
+                ExprKind::Field { target: Box::new(lhs), field, optional }
+            }
+            Rule::index => {
+                let index = self.expr(op.into_inner().next()?)?;
+                ExprKind::Index { target: Box::new(lhs), index: Box::new(index) }
+            }
+            Rule::call_args => {
+                let args = self.call_args(op)?;
+                ExprKind::Call { callee: Box::new(lhs), args }
+            }
+            _ => return None,
+        };
+        Some((Expr { kind, span }, d))
     }
 
     /// Combines the operators of one expression. Each result carries the depth of the
     /// operator tree built so far, which counts towards the nesting limit like brackets do
     /// (`a + b + ... + z` is a tree as deep as it is long).
     fn pratt(&self, pairs: Pairs<'_, Rule>) -> Option<Expr> {
-        let deeper = |d: u32, span: Span| -> Option<u32> {
-            let d = d + 1;
-            if self.depth.get() + d > MAX_DEPTH {
-                self.report_too_deep(span);
-                return None;
-            }
-            Some(d)
-        };
         let result = PRATT
             .map_primary(|p| Some((self.primary(p)?, 0u32)))
             .map_prefix(|op, rhs| {
                 let (rhs, d) = rhs?;
                 let op_span = self.span(&op);
                 let span = op_span.to(rhs.span);
-                let d = deeper(d, span)?;
+                let d = self.deeper(d, span)?;
                 let op = if op.as_rule() == Rule::op_not { UnaryOp::Not } else { UnaryOp::Neg };
                 Some((Expr { span, kind: ExprKind::Unary { op, operand: Box::new(rhs) } }, d))
             })
             .map_postfix(|lhs, op| {
                 let (lhs, d) = lhs?;
-                let span = lhs.span.to(self.span(&op));
-                let d = deeper(d, span)?;
-                let kind = match op.as_rule() {
-                    Rule::field_access | Rule::opt_field => {
-                        let optional = op.as_rule() == Rule::opt_field;
-                        let field = self.ident(&op.into_inner().next()?);
-                        ExprKind::Field { target: Box::new(lhs), field, optional }
-                    }
-                    Rule::index => {
-                        let index = self.expr(op.into_inner().next()?)?;
-                        ExprKind::Index { target: Box::new(lhs), index: Box::new(index) }
-                    }
-                    Rule::call_args => {
-                        let args = self.call_args(op)?;
-                        ExprKind::Call { callee: Box::new(lhs), args }
-                    }
-                    _ => return None,
-                };
-                Some((Expr { kind, span }, d))
+                self.postfix(lhs, d, op)
             })
             .map_infix(|lhs, op, rhs| {
                 let ((lhs, dl), (rhs, dr)) = (lhs?, rhs?);
                 let span = lhs.span.to(rhs.span);
-                let d = deeper(dl.max(dr), span)?;
+                let d = self.deeper(dl.max(dr), span)?;
                 let op = match op.as_rule() {
                     Rule::op_coalesce => BinaryOp::Coalesce,
                     Rule::op_or => BinaryOp::Or,
@@ -621,7 +650,8 @@ impl<'s> Lowerer<'s> {
     fn primary(&self, pair: Pair<'_, Rule>) -> Option<Expr> {
         let span = self.span(&pair);
         let kind = match pair.as_rule() {
-            Rule::name => ExprKind::Name(self.ident(&pair.into_inner().next()?)),
+            // `name` is atomic: its text is the name (never a keyword).
+            Rule::name => ExprKind::Name(self.ident(&pair)),
             Rule::k_true => ExprKind::Bool(true),
             Rule::k_false => ExprKind::Bool(false),
             Rule::k_none => ExprKind::None,
@@ -971,6 +1001,10 @@ fn is_keyword(word: &str) -> bool {
             | "false"
             | "none"
     )
+}
+
+fn is_postfix(rule: Rule) -> bool {
+    matches!(rule, Rule::field_access | Rule::opt_field | Rule::index | Rule::call_args)
 }
 
 fn last_child<'i>(pair: Pair<'i, Rule>) -> Option<Pair<'i, Rule>> {

@@ -203,6 +203,192 @@ pub(crate) fn scan(file: FileId, src: &str) -> Scan {
     Scan { chunks, comments, clean }
 }
 
+/// One open level of the nesting scan: a bracket, a string or an interpolation.
+#[derive(Clone, Copy, PartialEq)]
+enum Open {
+    Bracket,
+    Str,
+    Interp,
+}
+
+/// Words after which what is open on a line may go on to the next line.
+const OPEN_ENDED_WORDS: &[&[u8]] = &[
+    b"and",
+    b"or",
+    b"in",
+    b"not",
+    b"else",
+    b"if",
+    b"match",
+    b"for",
+    b"approve",
+    b"try",
+    b"catch",
+    b"where",
+    b"limit",
+    b"concurrency",
+    b"by",
+    b"within",
+];
+/// Words that go on with what the line before left open (`else`, `catch`, an operator).
+const CONTINUING_WORDS: &[&[u8]] = &[b"else", b"catch", b"and", b"or", b"in"];
+
+/// How deeply the parser may have to nest to read `text` (one declaration, with comments,
+/// tabs and carriage returns blanked as in [`Scan::clean`]): where that exceeds `limit`,
+/// the byte range of the token that goes too deep.
+///
+/// The grammar recurses at brackets, strings and their interpolations, and at the
+/// expressions that nest without a bracket of their own: `if`, `match`, `for` and `approve`
+/// in another one's condition (`if if a { } { }`), `else if` chains and `list<` types. Such
+/// a construct counts from its keyword until the end of its bracket level, or until a `,`,
+/// a `;` or a line break that certainly ends it (the line ends with a closing bracket, a
+/// string or a word, and the next one starts a new statement). The count errs on the high
+/// side, never on the low one: it bounds the native stack the parser (which does not probe
+/// the stack) and the AST passes use. Linear in the length of `text`.
+pub(crate) fn nesting_exceeds(text: &str, limit: usize) -> Option<(usize, usize)> {
+    let bytes = text.as_bytes();
+    // Open levels, each with the constructs counted on it (keywords, `list<`) and how many
+    // of those are `list<` still waiting for their `>`.
+    let mut stack: Vec<(Open, usize, usize)> = Vec::new();
+    let (mut root_pending, mut root_angles) = (0usize, 0usize);
+    let mut total = 0usize;
+    // The last code byte before the current run of line breaks, and the last word.
+    let mut prev_sig = 0u8;
+    let mut prev_word: &[u8] = b"";
+    let mut newline_seen = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if let Some((Open::Str, ..)) = stack.last() {
+            match b {
+                b'\\' if bytes.get(i + 1).is_some_and(|&c| c != b'\n') => i += 1,
+                b'"' => {
+                    stack.pop();
+                    total = total.saturating_sub(1);
+                    prev_sig = b'"';
+                }
+                b'{' => {
+                    stack.push((Open::Interp, 0, 0));
+                    total += 1;
+                    if total > limit {
+                        return Some((i, i + 1));
+                    }
+                }
+                b'\n' => {
+                    // The string is unterminated: it and everything opened in it fail.
+                    let outer = stack.iter().position(|(o, ..)| *o == Open::Str).unwrap_or(stack.len());
+                    for (_, pending, _) in stack.drain(outer..) {
+                        total = total.saturating_sub(1 + pending);
+                    }
+                    newline_seen = true;
+                }
+                _ => {
+                    // Plain text: on to the next byte that matters in a string. (A backslash
+                    // before a line break or at the end is plain text too: at least one byte
+                    // is always passed.)
+                    let rest = bytes.get(i + 1..).unwrap_or_default();
+                    i += 1 + rest
+                        .iter()
+                        .position(|&c| matches!(c, b'\\' | b'"' | b'{' | b'\n'))
+                        .unwrap_or(rest.len());
+                    continue;
+                }
+            }
+            i += 1;
+            continue;
+        }
+        if b == b' ' {
+            i += 1;
+            continue;
+        }
+        if b == b'\n' {
+            newline_seen = true;
+            i += 1;
+            continue;
+        }
+        let word_len = if b.is_ascii_alphanumeric() || b == b'_' {
+            bytes[i..].iter().take_while(|&&c| c.is_ascii_alphanumeric() || c == b'_').count()
+        } else {
+            0
+        };
+        let word = &bytes[i..i + word_len];
+        let (pending, angles) = match stack.last_mut() {
+            Some((_, p, a)) => (p, a),
+            None => (&mut root_pending, &mut root_angles),
+        };
+        if std::mem::take(&mut newline_seen) {
+            let ends_line = matches!(prev_sig, b'}' | b')' | b']' | b'"')
+                || (prev_sig.is_ascii_alphanumeric() || prev_sig == b'_')
+                    && !OPEN_ENDED_WORDS.contains(&prev_word);
+            let starts_statement = matches!(b, b'"' | b'@' | b'(' | b'[' | b'{')
+                || word_len > 0 && !CONTINUING_WORDS.contains(&word);
+            if ends_line && starts_statement {
+                total = total.saturating_sub(*pending);
+                (*pending, *angles) = (0, 0);
+            }
+        }
+        match b {
+            b'(' | b'[' | b'{' => {
+                stack.push((Open::Bracket, 0, 0));
+                total += 1;
+            }
+            b')' | b']' | b'}' => {
+                if let Some(&(open, pending, _)) = stack.last()
+                    && (open == Open::Bracket || (open == Open::Interp && b == b'}'))
+                {
+                    stack.pop();
+                    total = total.saturating_sub(1 + pending);
+                }
+            }
+            b',' | b';' => {
+                total = total.saturating_sub(*pending);
+                (*pending, *angles) = (0, 0);
+            }
+            b'>' if *angles > 0 => {
+                *angles -= 1;
+                *pending = pending.saturating_sub(1);
+                total = total.saturating_sub(1);
+            }
+            b'"' => {
+                let raw = i > 0 && bytes[i - 1] == b'r' && !(i > 1 && is_ident_byte(bytes[i - 2]));
+                if raw {
+                    // Raw string: up to the next quote or the end of the line.
+                    let mut end = i + 1;
+                    while end < bytes.len() && bytes[end] != b'"' && bytes[end] != b'\n' {
+                        end += 1;
+                    }
+                    prev_sig = b'"';
+                    i = if bytes.get(end) == Some(&b'"') { end + 1 } else { end };
+                    continue;
+                }
+                stack.push((Open::Str, 0, 0));
+                total += 1;
+            }
+            _ if word_len > 0 => {
+                if matches!(word, b"if" | b"match" | b"for" | b"approve") {
+                    *pending += 1;
+                    total += 1;
+                } else if word == b"list" {
+                    let next = bytes[i + word_len..].iter().find(|&&c| c != b' ' && c != b'\n');
+                    if next == Some(&b'<') {
+                        *pending += 1;
+                        *angles += 1;
+                        total += 1;
+                    }
+                }
+                prev_word = word;
+            }
+            _ => {}
+        }
+        if total > limit {
+            return Some((i, i + word_len.max(1)));
+        }
+        prev_sig = if word_len > 0 { b'a' } else { b };
+        i += word_len.max(1);
+    }
+    None
+}
+
 /// True when `text` holds nothing but whitespace and comments.
 pub(crate) fn is_blank(text: &str) -> bool {
     text.lines().all(|line| {
