@@ -5,7 +5,7 @@
 //! Then one run whose every call takes 100 ms: wall time against the critical path (the
 //! longest chain of calls that must wait for each other: a read, the independent reads
 //! together, then every write in program order).
-//! `PARRY_BENCH_ONLY=memory` runs only the in-memory figure (for a profiler).
+//! `PARRY_BENCH_ONLY=memory` (or `sqlite`) runs only that figure, for a profiler.
 
 use parry_compiler::ir::PlaybookId;
 use parry_compiler::project::Config;
@@ -234,6 +234,13 @@ fn main() -> Result<(), String> {
             throughput("in-memory journal (one store, all runs kept)", &e, budget * 3).await?;
             // Leaves freeing the store to the OS so a profile shows only the runs.
             std::mem::forget(e);
+            return Ok(());
+        }
+        if std::env::var("PARRY_BENCH_ONLY").as_deref() == Ok("sqlite") {
+            let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+            let sqlite = SqliteStore::open(&dir.path().join("state.db")).map_err(|e| e.to_string())?;
+            let e = engine(&compiled, Arc::new(sqlite), Duration::ZERO);
+            throughput("SQLite journal (file)", &e, budget * 3).await?;
             return Ok(());
         }
         let mem_rate = throughput(

@@ -111,6 +111,9 @@ ALTER TABLE undo_log ADD COLUMN state TEXT NOT NULL DEFAULT 'undone'
 "#,
 ];
 
+/// How much WAL accumulates before it is copied back into the database.
+const WAL_CHECKPOINT_BYTES: i64 = 10 * 1024 * 1024;
+
 /// What a committed journal entry survives (see the module documentation).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Durability {
@@ -300,12 +303,17 @@ impl SqliteStore {
     fn init(mut conn: Connection, path: PathBuf, durability: Durability) -> StoreResult<SqliteStore> {
         let setup = |conn: &Connection| -> Result<(), rusqlite::Error> {
             conn.busy_timeout(Duration::from_secs(5))?;
+            // A new database gets 1 KiB pages: a commit rewrites every page it touches (a
+            // journal row, its indexes), and most touch a few bytes of several pages. (An
+            // existing database keeps its page size.)
+            conn.pragma_update(None, "page_size", 1024)?;
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))?;
             conn.pragma_update(None, "synchronous", durability.pragma())?;
-            // Copy the WAL back into the database every ~40 MB rather than every ~4 MB: a
-            // checkpoint costs two fsyncs however much it copies, and a busy engine commits
+            // Copy the WAL back into the database every ~10 MB rather than every 1,000 pages:
+            // a checkpoint costs two fsyncs however much it copies, and a busy engine commits
             // a few pages per effectful call. The file is cut back to 64 MB after a burst.
-            conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
+            let page: i64 = conn.pragma_query_value(None, "page_size", |row| row.get(0))?;
+            conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_BYTES / page.max(512))?;
             conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
             conn.set_prepared_statement_cache_capacity(64);
             Ok(())
@@ -1132,8 +1140,10 @@ mod tests {
                 Durability::PowerLoss => 2,
             };
             assert_eq!(sync, expected, "synchronous = NORMAL unless PARRY_STATE_SYNC=full");
+            let page: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0)).unwrap();
+            assert_eq!(page, 1024, "a new database has 1 KiB pages");
             let checkpoint: i64 = conn.pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0)).unwrap();
-            assert_eq!(checkpoint, 10_000);
+            assert_eq!(checkpoint, 10 * 1024);
             let limit: i64 = conn.pragma_query_value(None, "journal_size_limit", |r| r.get(0)).unwrap();
             assert_eq!(limit, 64 * 1024 * 1024);
             conn.pragma_update(None, "user_version", 99).unwrap();
