@@ -337,6 +337,7 @@ pub enum UndoState {
 }
 
 impl UndoState {
+    /// The name kept in the state database.
     pub fn name(self) -> &'static str {
         match self {
             UndoState::Started => "started",

@@ -887,12 +887,11 @@ impl Store for SqliteStore {
             .map_err(self.err("read the undo log"))?;
         let rows = stmt
             .query_map([run_id], |row| {
-                let state: String = row.get(1)?;
-                let state = match state.as_str() {
-                    "started" => UndoState::Started,
-                    "undone" => UndoState::Done,
-                    other => return Err(bad_enum("undo state", other)),
-                };
+                let name: String = row.get(1)?;
+                let state = [UndoState::Started, UndoState::Done]
+                    .into_iter()
+                    .find(|s| s.name() == name)
+                    .ok_or_else(|| bad_enum("undo state", &name))?;
                 Ok((row.get(0)?, state))
             })
             .map_err(self.err("read the undo log"))?;
