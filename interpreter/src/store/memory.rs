@@ -79,6 +79,11 @@ impl MemoryStore {
         MemoryStore::default()
     }
 
+    /// One journal write, checked and applied as a batch of one: its entry's `seq`.
+    fn write_one(&self, write: JournalWrite) -> StoreResult<i64> {
+        Ok(self.lock().write_all(vec![write])?.unwrap_or_default())
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave `Inner` half-updated in a way that
         // matters more than losing the data, so a poisoned lock is used as is.
@@ -162,24 +167,6 @@ impl Inner {
         run.entries.push(Some(entry));
         seq
     }
-
-    fn entry_for(&mut self, intent: &Intent) -> JournalEntry {
-        self.next_seq += 1;
-        JournalEntry {
-            seq: self.next_seq,
-            key: intent.key.clone(),
-            state: EntryState::Intent,
-            effect: intent.effect.clone(),
-            connector: intent.connector.clone(),
-            action: intent.action.clone(),
-            args: intent.args.clone(),
-            result: None,
-            error: None,
-            started_at: intent.started_at,
-            finished_at: None,
-            approval_id: intent.approval_id,
-        }
-    }
 }
 
 impl Inner {
@@ -221,28 +208,39 @@ impl Inner {
         Ok(())
     }
 
-    /// Applies one write of a checked batch, taking its data without copying it.
-    fn apply_write(&mut self, write: JournalWrite) -> StoreResult<()> {
+    /// Applies one write of a checked batch, taking its data without copying it: the `seq`
+    /// of the entry written.
+    fn apply_write(&mut self, write: JournalWrite) -> StoreResult<i64> {
         match write {
             JournalWrite::Done { intent, outcome, finished_at } => {
                 self.replace_entry(&intent.key)?;
                 let mut entry = self.entry_from(intent);
                 take_outcome(&mut entry, outcome, finished_at);
-                self.push_entry(entry);
+                Ok(self.push_entry(entry))
             }
             JournalWrite::Intent(intent) => {
                 self.replace_entry(&intent.key)?;
                 let entry = self.entry_from(intent);
-                self.push_entry(entry);
+                Ok(self.push_entry(entry))
             }
             JournalWrite::Complete { key, outcome, finished_at } => {
                 let entry = self.entry_mut(&key).ok_or_else(|| {
                     StoreError::not_found(format!("no intent is journaled for the call {key}"))
                 })?;
                 take_outcome(entry, outcome, finished_at);
+                Ok(entry.seq)
             }
         }
-        Ok(())
+    }
+
+    /// Checks then applies a batch: all of it or nothing.
+    fn write_all(&mut self, writes: Vec<JournalWrite>) -> StoreResult<Option<i64>> {
+        self.check_writes(&writes)?;
+        let mut last = None;
+        for w in writes {
+            last = Some(self.apply_write(w)?);
+        }
+        Ok(last)
     }
 
     fn entry_from(&mut self, intent: Intent) -> JournalEntry {
@@ -278,35 +276,11 @@ fn take_outcome(entry: &mut JournalEntry, outcome: Outcome, finished_at: i64) {
     entry.finished_at = Some(finished_at);
 }
 
-fn apply_outcome(entry: &mut JournalEntry, outcome: &Outcome, finished_at: i64) {
-    match outcome {
-        Outcome::Returned(result) => {
-            entry.state = EntryState::Done;
-            entry.result = Some(result.clone());
-        }
-        Outcome::Failed(error) => {
-            entry.state = EntryState::Failed;
-            entry.error = Some(error.clone());
-        }
-    }
-    entry.finished_at = Some(finished_at);
-}
-
 impl Store for MemoryStore {
     fn create_run(&self, run: &NewRun) -> StoreResult<RunRecord> {
         let mut inner = self.lock();
         inner.next_run += 1;
-        let record = RunRecord {
-            id: inner.next_run.to_string(),
-            playbook: run.playbook.clone(),
-            playbook_hash: run.playbook_hash.clone(),
-            alert: run.alert.clone(),
-            status: RunStatus::Running,
-            disposition: None,
-            error: None,
-            created_at: run.created_at,
-            updated_at: run.created_at,
-        };
+        let record = run.record(inner.next_run.to_string());
         inner.runs.push(record.clone());
         Ok(record)
     }
@@ -322,10 +296,7 @@ impl Store for MemoryStore {
             .run_index(run_id)
             .and_then(|i| inner.runs.get_mut(i))
             .ok_or_else(|| StoreError::not_found(format!("there is no run {run_id}")))?;
-        run.status = update.status;
-        run.disposition.clone_from(&update.disposition);
-        run.error.clone_from(&update.error);
-        run.updated_at = update.updated_at;
+        run.apply(update);
         Ok(())
     }
 
@@ -361,39 +332,20 @@ impl Store for MemoryStore {
     }
 
     fn record_intent(&self, intent: &Intent) -> StoreResult<i64> {
-        let mut inner = self.lock();
-        inner.replace_entry(&intent.key)?;
-        let entry = inner.entry_for(intent);
-        Ok(inner.push_entry(entry))
+        self.write_one(JournalWrite::Intent(intent.clone()))
     }
 
     fn record_done(&self, intent: &Intent, outcome: &Outcome, finished_at: i64) -> StoreResult<i64> {
-        let mut inner = self.lock();
-        inner.replace_entry(&intent.key)?;
-        let mut entry = inner.entry_for(intent);
-        apply_outcome(&mut entry, outcome, finished_at);
-        Ok(inner.push_entry(entry))
+        self.write_one(JournalWrite::Done { intent: intent.clone(), outcome: outcome.clone(), finished_at })
     }
 
     fn complete(&self, key: &CallKey, outcome: &Outcome, finished_at: i64) -> StoreResult<()> {
-        let mut inner = self.lock();
-        let entry = inner
-            .entry_mut(key)
-            .ok_or_else(|| StoreError::not_found(format!("no intent is journaled for the call {key}")))?;
-        if entry.state != EntryState::Intent {
-            return Err(StoreError::conflict(format!(
-                "the call {key} is already journaled as {}",
-                entry.state.name()
-            )));
-        }
-        apply_outcome(entry, outcome, finished_at);
-        Ok(())
+        self.write_one(JournalWrite::Complete { key: key.clone(), outcome: outcome.clone(), finished_at })
+            .map(|_| ())
     }
 
     fn write_journal(&self, writes: Vec<JournalWrite>) -> StoreResult<()> {
-        let mut inner = self.lock();
-        inner.check_writes(&writes)?;
-        writes.into_iter().try_for_each(|w| inner.apply_write(w))
+        self.lock().write_all(writes).map(|_| ())
     }
 
     fn finish_run(
@@ -408,13 +360,9 @@ impl Store for MemoryStore {
         let Some(index) = inner.run_index(run_id) else {
             return Err(StoreError::not_found(format!("there is no run {run_id}")));
         };
-        inner.check_writes(&writes)?;
-        writes.into_iter().try_for_each(|w| inner.apply_write(w))?;
+        inner.write_all(writes)?;
         if let Some(run) = inner.runs.get_mut(index) {
-            run.status = update.status;
-            run.disposition.clone_from(&update.disposition);
-            run.error.clone_from(&update.error);
-            run.updated_at = update.updated_at;
+            run.apply(update);
         }
         inner.cases.insert(run_id.to_string(), body);
         Ok(())

@@ -68,15 +68,11 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A case as JSON text (how both stores keep it).
 fn case_text(case: &Case) -> StoreResult<String> {
-    serde_json::to_string(case).map_err(|e| {
-        StoreError::new(StoreErrorKind::Corrupt, format!("the case cannot be written as JSON: {e}"))
-    })
+    serde_json::to_string(case).map_err(case_error)
 }
 
-fn case_json(case: &Case) -> StoreResult<Json> {
-    serde_json::to_value(case).map_err(|e| {
-        StoreError::new(StoreErrorKind::Corrupt, format!("the case cannot be written as JSON: {e}"))
-    })
+fn case_error(e: serde_json::Error) -> StoreError {
+    StoreError::new(StoreErrorKind::Corrupt, format!("the case cannot be written as JSON: {e}"))
 }
 
 /// Where a run is in its life.
@@ -117,6 +113,23 @@ pub struct NewRun {
     pub created_at: i64,
 }
 
+impl NewRun {
+    /// The run as stored once the store has given it `id`: running, not updated yet.
+    pub fn record(&self, id: String) -> RunRecord {
+        RunRecord {
+            id,
+            playbook: self.playbook.clone(),
+            playbook_hash: self.playbook_hash.clone(),
+            alert: self.alert.clone(),
+            status: RunStatus::Running,
+            disposition: None,
+            error: None,
+            created_at: self.created_at,
+            updated_at: self.created_at,
+        }
+    }
+}
+
 /// One run as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -131,6 +144,16 @@ pub struct RunRecord {
     pub error: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+impl RunRecord {
+    /// Applies a change of status, disposition and error.
+    pub fn apply(&mut self, update: &RunUpdate) {
+        self.status = update.status;
+        self.disposition.clone_from(&update.disposition);
+        self.error.clone_from(&update.error);
+        self.updated_at = update.updated_at;
+    }
 }
 
 /// A change to a run's status, disposition and error.
@@ -434,7 +457,7 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<()> {
         self.write_journal(writes)?;
         self.update_run(run_id, update)?;
-        self.save_case(run_id, &case_json(case)?)
+        self.save_case(run_id, &serde_json::to_value(case).map_err(case_error)?)
     }
     fn journal_entry(&self, key: &CallKey) -> StoreResult<Option<JournalEntry>>;
     /// Every entry of a run, in recording order.

@@ -578,17 +578,7 @@ impl Store for SqliteStore {
             ])
         })
         .map_err(self.err("record a run"))?;
-        Ok(RunRecord {
-            id: conn.last_insert_rowid().to_string(),
-            playbook: run.playbook.clone(),
-            playbook_hash: run.playbook_hash.clone(),
-            alert: run.alert.clone(),
-            status: RunStatus::Running,
-            disposition: None,
-            error: None,
-            created_at: run.created_at,
-            updated_at: run.created_at,
-        })
+        Ok(run.record(conn.last_insert_rowid().to_string()))
     }
 
     fn get_run(&self, run_id: &str) -> StoreResult<Option<RunRecord>> {
