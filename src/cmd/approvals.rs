@@ -113,12 +113,25 @@ pub fn list(args: ListArgs) -> ExitCode {
         Ok(store) => store,
         Err(exit) => return exit,
     };
-    match ops::pending_approvals(store.as_ref(), &args.project.repeat()) {
+    print_listing(
+        ops::pending_approvals(store.as_ref(), &args.project.repeat()),
+        args.json,
+        render::approvals,
+    )
+}
+
+/// Prints a listing as JSON (`--json`) or as text, or reports why it could not be read.
+pub fn print_listing<T: serde::Serialize>(
+    listing: Result<Vec<T>, OpsError>,
+    json: bool,
+    text: impl Fn(&[T]) -> String,
+) -> ExitCode {
+    match listing {
         Ok(list) => {
-            if args.json {
+            if json {
                 println!("{}", serde_json::to_string_pretty(&list).unwrap_or_else(|_| "[]".into()));
             } else {
-                print!("{}", render::approvals(&list));
+                print!("{}", text(&list));
             }
             ExitCode::SUCCESS
         }

@@ -4,7 +4,7 @@
 //! Exit status: `undo` 0 when every undo succeeded (or nothing was left to undo), 1 when one
 //! failed, 2 for an unknown run; `cases` and `stats` 0 (2 when the database cannot be read).
 
-use super::approvals::{ProjectArgs, open_for_listing};
+use super::approvals::{ProjectArgs, open_for_listing, print_listing};
 use super::run::report_error;
 use parry_interpreter::ops::{self, OpsError, Workspace, render};
 use std::process::ExitCode;
@@ -72,17 +72,7 @@ pub fn cases(args: CasesArgs) -> ExitCode {
         Ok(store) => store,
         Err(exit) => return exit,
     };
-    match ops::list_cases(store.as_ref()) {
-        Ok(list) => {
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&list).unwrap_or_else(|_| "[]".into()));
-            } else {
-                print!("{}", render::cases(&list));
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => report_error(e),
-    }
+    print_listing(ops::list_cases(store.as_ref()), args.json, render::cases)
 }
 
 pub fn stats(args: StatsArgs) -> ExitCode {
