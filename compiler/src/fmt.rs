@@ -407,7 +407,7 @@ impl Printer<'_> {
                     container,
                     &e.variants,
                     |v| v.span,
-                    |_, v| Some(v.name.clone()),
+                    |_, v| Some(v.name.to_string()),
                     |p, v| p.push(&v.name),
                 );
             }
@@ -524,7 +524,7 @@ impl Printer<'_> {
 
     fn flat_type(&self, t: &TypeExpr) -> Option<String> {
         Some(match &t.kind {
-            TypeExprKind::Named(n) => n.name.clone(),
+            TypeExprKind::Named(n) => n.name.to_string(),
             TypeExprKind::Qualified(a, b) => format!("{}.{}", a.name, b.name),
             TypeExprKind::List(inner) => format!("list<{}>", self.flat_type(inner)?),
             TypeExprKind::Optional(inner) => format!("{}?", self.flat_type(inner)?),
@@ -751,7 +751,7 @@ impl Printer<'_> {
             ExprKind::Bool(true) => "true".to_string(),
             ExprKind::Bool(false) => "false".to_string(),
             ExprKind::None => "none".to_string(),
-            ExprKind::Name(n) => n.name.clone(),
+            ExprKind::Name(n) => n.name.to_string(),
             ExprKind::List(items) => {
                 self.flat_seq("[", "]", Brackets::Tight, e.span, items, |p, i| p.flat_expr(i))?
             }
@@ -804,7 +804,7 @@ impl Printer<'_> {
                     ExprKind::Bool(true) => "true".to_string(),
                     ExprKind::Bool(false) => "false".to_string(),
                     ExprKind::None => "none".to_string(),
-                    ExprKind::Name(n) => n.name.clone(),
+                    ExprKind::Name(n) => n.name.to_string(),
                     _ => self.literal(e),
                 };
                 self.push(&s);
@@ -954,7 +954,7 @@ impl Printer<'_> {
     fn pattern(&self, p: &Pattern) -> String {
         match p {
             Pattern::Wildcard(_) => "_".to_string(),
-            Pattern::Name(n) => n.name.clone(),
+            Pattern::Name(n) => n.name.to_string(),
             Pattern::Qualified(a, b) => format!("{}.{}", a.name, b.name),
             Pattern::Literal(e) => match &e.kind {
                 ExprKind::Unary { op: UnaryOp::Neg, operand } => format!("-{}", self.literal(operand)),

@@ -6,6 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A name in the AST: an immutable string kept inline up to 23 bytes, cheap to clone.
+pub type Name = smol_str::SmolStr;
+
 /// Identifies one source file within a compilation (an index into the loader's file table).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct FileId(pub u32);
@@ -44,7 +47,8 @@ impl Span {
 /// A name as written, with where it was written.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Ident {
-    pub name: String,
+    /// Stored inline when short (most names are), so reading a name does not allocate.
+    pub name: Name,
     pub span: Span,
 }
 
@@ -394,7 +398,7 @@ pub enum ExprKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum StrPart {
     /// Literal text, escapes already decoded.
-    Lit(String),
+    Lit(Name),
     /// `{expr}`
     Expr(Expr),
 }

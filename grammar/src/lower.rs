@@ -130,7 +130,7 @@ impl<'s> Lowerer<'s> {
                 .with_help(format!("choose another name, e.g. `{name}_`")),
             );
         }
-        Ident { name: name.to_string(), span }
+        Ident { name: Name::new(name), span }
     }
 
     // ------------------------------------------------------------------ items
@@ -769,7 +769,7 @@ impl<'s> Lowerer<'s> {
             return Some(ExprKind::RawStr(text.to_string()));
         }
         let mut parts: Vec<StrPart> = Vec::new();
-        let mut lit = String::new();
+        let mut lit = LitText::default();
         for p in pair.into_inner() {
             match p.as_rule() {
                 Rule::str_text => lit.push_str(p.as_str()),
@@ -806,7 +806,7 @@ impl<'s> Lowerer<'s> {
                 }
                 Rule::str_interp => {
                     if !lit.is_empty() {
-                        parts.push(StrPart::Lit(std::mem::take(&mut lit)));
+                        parts.push(StrPart::Lit(std::mem::take(&mut lit).into_name()));
                     }
                     let e = p.into_inner().next()?;
                     parts.push(StrPart::Expr(self.expr(e)?));
@@ -815,7 +815,7 @@ impl<'s> Lowerer<'s> {
             }
         }
         if !lit.is_empty() || parts.is_empty() {
-            parts.push(StrPart::Lit(lit));
+            parts.push(StrPart::Lit(lit.into_name()));
         }
         Some(ExprKind::Str(parts))
     }
@@ -961,6 +961,43 @@ impl<'s> Lowerer<'s> {
 
 /// The length of `text` without trailing spaces (comments were blanked to spaces before
 /// parsing, so this also drops a trailing comment).
+/// The literal text of a string between two interpolations. Most is one piece of the
+/// source, kept as a slice; it is copied only when an escape is decoded into it.
+#[derive(Default)]
+struct LitText<'a> {
+    slice: &'a str,
+    owned: Option<String>,
+}
+
+impl<'a> LitText<'a> {
+    fn push_str(&mut self, text: &'a str) {
+        if text.is_empty() {
+            return;
+        }
+        match &mut self.owned {
+            Some(owned) => owned.push_str(text),
+            None if self.slice.is_empty() => self.slice = text,
+            None => self.owned = Some([self.slice, text].concat()),
+        }
+    }
+
+    fn push(&mut self, c: char) {
+        let slice = self.slice;
+        self.owned.get_or_insert_with(|| slice.to_string()).push(c);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.owned.as_ref().map_or(self.slice.is_empty(), String::is_empty)
+    }
+
+    fn into_name(self) -> Name {
+        match self.owned {
+            Some(owned) => Name::from(owned),
+            None => Name::new(self.slice),
+        }
+    }
+}
+
 fn trimmed_len(text: &str) -> usize {
     text.trim_end_matches(' ').len()
 }

@@ -42,7 +42,7 @@ pub fn document_symbols(v: &View) -> Vec<DocumentSymbol> {
                 let params: Vec<&str> = p.params.iter().map(|p| v.slice(p.span)).collect();
                 symbol(
                     v,
-                    p.name.name.clone(),
+                    p.name.name.to_string(),
                     Some(format!("playbook({})", params.join(", "))),
                     SymbolKind::EVENT,
                     span,
@@ -57,7 +57,7 @@ pub fn document_symbols(v: &View) -> Vec<DocumentSymbol> {
                     .map(|m| match m {
                         ConnectorMember::Type { decl, span, .. } => symbol(
                             v,
-                            decl.name.name.clone(),
+                            decl.name.name.to_string(),
                             Some("type".into()),
                             SymbolKind::STRUCT,
                             *span,
@@ -69,7 +69,7 @@ pub fn document_symbols(v: &View) -> Vec<DocumentSymbol> {
                                 v.slice(a.effect.span).trim_start_matches("effect").trim().to_string();
                             symbol(
                                 v,
-                                a.name.name.clone(),
+                                a.name.name.to_string(),
                                 Some(effect),
                                 SymbolKind::METHOD,
                                 a.span,
@@ -81,7 +81,7 @@ pub fn document_symbols(v: &View) -> Vec<DocumentSymbol> {
                     .collect();
                 symbol(
                     v,
-                    c.name.name.clone(),
+                    c.name.name.to_string(),
                     Some("connector".into()),
                     SymbolKind::INTERFACE,
                     span,
@@ -91,7 +91,7 @@ pub fn document_symbols(v: &View) -> Vec<DocumentSymbol> {
             }
             ItemKind::Type(t) => symbol(
                 v,
-                t.name.name.clone(),
+                t.name.name.to_string(),
                 Some("type".into()),
                 SymbolKind::STRUCT,
                 span,
@@ -103,12 +103,20 @@ pub fn document_symbols(v: &View) -> Vec<DocumentSymbol> {
                     .variants
                     .iter()
                     .map(|x| {
-                        symbol(v, x.name.clone(), None, SymbolKind::ENUM_MEMBER, x.span, x.span, Vec::new())
+                        symbol(
+                            v,
+                            x.name.to_string(),
+                            None,
+                            SymbolKind::ENUM_MEMBER,
+                            x.span,
+                            x.span,
+                            Vec::new(),
+                        )
                     })
                     .collect();
                 symbol(
                     v,
-                    e.name.name.clone(),
+                    e.name.name.to_string(),
                     Some("enum".into()),
                     SymbolKind::ENUM,
                     span,
@@ -118,7 +126,7 @@ pub fn document_symbols(v: &View) -> Vec<DocumentSymbol> {
             }
             ItemKind::Fn(f) => symbol(
                 v,
-                f.name.name.clone(),
+                f.name.name.to_string(),
                 Some("fn".into()),
                 SymbolKind::FUNCTION,
                 span,
@@ -127,7 +135,7 @@ pub fn document_symbols(v: &View) -> Vec<DocumentSymbol> {
             ),
             ItemKind::Const(c) => symbol(
                 v,
-                c.name.name.clone(),
+                c.name.name.to_string(),
                 Some("const".into()),
                 SymbolKind::CONSTANT,
                 span,

@@ -234,10 +234,10 @@ impl Checker<'_> {
                 let arg = &args[0].value;
                 let action = match &arg.kind {
                     ast::ExprKind::Field { target, field, optional: false } => match &target.kind {
-                        ast::ExprKind::Name(c) => match self.connectors.get(&c.name).copied() {
+                        ast::ExprKind::Name(c) => match self.connectors.get(c.name.as_str()).copied() {
                             Some(cid) => {
                                 self.reference_connector(cid, c.span);
-                                match self.actions.get(&(cid.0, field.name.clone())).copied() {
+                                match self.actions.get(&(cid.0, field.name.to_string())).copied() {
                                     Some(index) => {
                                         let a = ActionId { connector: cid, index };
                                         self.reference_action(a, field.span);

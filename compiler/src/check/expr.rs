@@ -203,7 +203,7 @@ impl Checker<'_> {
                 let mut out = Vec::new();
                 for p in parts {
                     match p {
-                        ast::StrPart::Lit(t) => out.push(InterpPart::Lit { text: t.clone() }),
+                        ast::StrPart::Lit(t) => out.push(InterpPart::Lit { text: t.to_string() }),
                         ast::StrPart::Expr(x) => {
                             let x = self.expr(x, &Want::Infer);
                             self.sink(&x, "string interpolation");
@@ -290,7 +290,8 @@ impl Checker<'_> {
                 self.body.path.pop();
                 self.body.scopes.pop();
                 let ty = self.branch_type(&[&b, &c], true, want, span);
-                let kind = ExprKind::Try { body: b, err_slot: slot, err_name: err.name.clone(), catch: c };
+                let kind =
+                    ExprKind::Try { body: b, err_slot: slot, err_name: err.name.to_string(), catch: c };
                 (mk(kind, ty), want.hint().is_some())
             }
             ast::ExprKind::Paren(inner) => self.expr_inner(inner, want),
@@ -505,7 +506,7 @@ impl Checker<'_> {
         if let Some(slot) = self.lookup_local(&id.name) {
             return self.use_local(slot, span);
         }
-        match self.values.get(&id.name).copied() {
+        match self.values.get(id.name.as_str()).copied() {
             Some(ValueRef::Const(cid)) => {
                 let ty = self.ensure_const(cid);
                 if let Some(k) = self.program.const_def(cid) {
@@ -513,7 +514,7 @@ impl Checker<'_> {
                         (k.name_span, format!("const {}: {}", k.name, ty), k.doc.clone());
                     self.add_ref(span, def, RefKind::Const, detail, doc);
                 }
-                return Expr { kind: ExprKind::Const { id: cid, name: id.name.clone() }, ty, span };
+                return Expr { kind: ExprKind::Const { id: cid, name: id.name.to_string() }, ty, span };
             }
             Some(ValueRef::Fn(_)) | Some(ValueRef::Playbook(_)) => {
                 self.diags.push(
@@ -532,8 +533,8 @@ impl Checker<'_> {
         if let Some(v) = self.bare_variant(id, hint) {
             return v;
         }
-        if self.types.contains_key(&id.name) || self.connectors.contains_key(&id.name) {
-            let what = if self.connectors.contains_key(&id.name) { "a connector" } else { "a type" };
+        if self.types.contains_key(id.name.as_str()) || self.connectors.contains_key(id.name.as_str()) {
+            let what = if self.connectors.contains_key(id.name.as_str()) { "a connector" } else { "a type" };
             self.diags.push(
                 Diagnostic::error(
                     "type-mismatch",
@@ -573,10 +574,10 @@ impl Checker<'_> {
     /// `Name.member` where `Name` is not a value: an enum variant or an action reference.
     fn qualified(&mut self, target: &ast::Expr, field: &ast::Ident, span: Span) -> Option<Expr> {
         let ast::ExprKind::Name(t) = &target.kind else { return None };
-        if self.lookup_local(&t.name).is_some() || self.values.contains_key(&t.name) {
+        if self.lookup_local(&t.name).is_some() || self.values.contains_key(t.name.as_str()) {
             return None;
         }
-        if let Some(super::TypeRef::Enum(eid)) = self.types.get(&t.name).copied() {
+        if let Some(super::TypeRef::Enum(eid)) = self.types.get(t.name.as_str()).copied() {
             self.reference_enum(eid, t.span);
             return Some(match self.variant_of(eid, &field.name) {
                 Some((e, o)) => {
@@ -608,9 +609,9 @@ impl Checker<'_> {
                 }
             });
         }
-        if let Some(&cid) = self.connectors.get(&t.name) {
+        if let Some(&cid) = self.connectors.get(t.name.as_str()) {
             self.reference_connector(cid, t.span);
-            return Some(match self.actions.get(&(cid.0, field.name.clone())).copied() {
+            return Some(match self.actions.get(&(cid.0, field.name.to_string())).copied() {
                 Some(index) => {
                     let action = ActionId { connector: cid, index };
                     self.reference_action(action, field.span);
@@ -663,8 +664,8 @@ impl Checker<'_> {
         }
         if let ast::ExprKind::Name(t) = &target.kind
             && self.lookup_local(&t.name).is_none()
-            && !self.values.contains_key(&t.name)
-            && !self.types.contains_key(&t.name)
+            && !self.values.contains_key(t.name.as_str())
+            && !self.types.contains_key(t.name.as_str())
             && self.bare_variant_exists(&t.name).is_none()
         {
             // `x.f` with an unknown `x`: one diagnostic, for `x`.
@@ -738,7 +739,11 @@ impl Checker<'_> {
             },
         };
         let ty = if through_optional && optional { Type::optional(ty) } else { ty };
-        Expr { kind: ExprKind::Field { target: Box::new(t), field: field.name.clone(), optional }, ty, span }
+        Expr {
+            kind: ExprKind::Field { target: Box::new(t), field: field.name.to_string(), optional },
+            ty,
+            span,
+        }
     }
 
     fn bare_variant_exists(&self, name: &str) -> Option<(EnumId, u32)> {
@@ -1244,7 +1249,7 @@ impl Checker<'_> {
         let checked = matches!(body_want, Want::Expect(_));
         let fl = ForLoop {
             var_slot: slot,
-            var_name: f.var.name.clone(),
+            var_name: f.var.name.to_string(),
             var_span: f.var.span,
             iter,
             filter,
@@ -1327,13 +1332,13 @@ impl Checker<'_> {
             ast::ExprKind::Field { target, field, optional: false } => {
                 if let ast::ExprKind::Name(c) = &target.kind
                     && self.lookup_local(&c.name).is_none()
-                    && !self.values.contains_key(&c.name)
+                    && !self.values.contains_key(c.name.as_str())
                 {
-                    if let Some(&cid) = self.connectors.get(&c.name) {
+                    if let Some(&cid) = self.connectors.get(c.name.as_str()) {
                         self.reference_connector(cid, c.span);
                         return self.action_call(cid, field, args, span);
                     }
-                    if !self.types.contains_key(&c.name) {
+                    if !self.types.contains_key(c.name.as_str()) {
                         let mut cands: Vec<String> = self.connectors.keys().cloned().collect();
                         cands.extend(self.body.scopes.iter().flat_map(|s| s.iter().map(|(n, _)| n.clone())));
                         self.unknown(&c.name, c.span, "connector", cands.iter().map(String::as_str));
@@ -1344,7 +1349,7 @@ impl Checker<'_> {
                 self.not_callable(callee, args, span)
             }
             ast::ExprKind::Name(id) => {
-                match self.values.get(&id.name).copied() {
+                match self.values.get(id.name.as_str()).copied() {
                     Some(ValueRef::Fn(fid)) => return self.fn_call(fid, id, args, span),
                     Some(ValueRef::Playbook(pid)) => return self.playbook_call(pid, id, args, span),
                     _ => {}
@@ -1358,7 +1363,7 @@ impl Checker<'_> {
                 }) {
                     return self.conversion(target, id, args, span);
                 }
-                if self.lookup_local(&id.name).is_some() || self.values.contains_key(&id.name) {
+                if self.lookup_local(&id.name).is_some() || self.values.contains_key(id.name.as_str()) {
                     return self.not_callable(callee, args, span);
                 }
                 let mut cands: Vec<String> = self
@@ -1541,7 +1546,7 @@ impl Checker<'_> {
     }
 
     fn action_call(&mut self, cid: ConnectorId, field: &ast::Ident, args: &[ast::Arg], span: Span) -> Expr {
-        let Some(index) = self.actions.get(&(cid.0, field.name.clone())).copied() else {
+        let Some(index) = self.actions.get(&(cid.0, field.name.to_string())).copied() else {
             self.unknown_action(cid, field);
             self.lower_args_loosely(args);
             return Expr::error(span);
@@ -1590,7 +1595,7 @@ impl Checker<'_> {
             FnCallSite { id: site_id, gate: self.lexical_gate(), multiplicity: self.local_multiplicity() };
         Expr {
             kind: ExprKind::Call(Call {
-                callee: Callee::Fn { id: fid, name: id.name.clone(), site: Box::new(site) },
+                callee: Callee::Fn { id: fid, name: id.name.to_string(), site: Box::new(site) },
                 args,
             }),
             ty: ret,
@@ -1624,7 +1629,10 @@ impl Checker<'_> {
         }
         let args = self.bind_args(&format!("the playbook `{}`", id.name), &params, args, span);
         Expr {
-            kind: ExprKind::Call(Call { callee: Callee::Playbook { id: pid, name: id.name.clone() }, args }),
+            kind: ExprKind::Call(Call {
+                callee: Callee::Playbook { id: pid, name: id.name.to_string() },
+                args,
+            }),
             ty: Type::Run,
             span,
         }

@@ -208,7 +208,7 @@ impl<'a> Checker<'a> {
                     _ => 0,
                 };
                 let what = item_kind_name(&item.kind);
-                if let Some(&(first, first_std)) = seen.get(&(ns, name.name.clone())) {
+                if let Some(&(first, first_std)) = seen.get(&(ns, name.name.to_string())) {
                     if *stdlib && !first_std {
                         // A user declaration shadows the standard library's.
                         continue;
@@ -216,14 +216,14 @@ impl<'a> Checker<'a> {
                     self.duplicate(&name.name, what, name.span, Some(first));
                     continue;
                 }
-                seen.insert((ns, name.name.clone()), (name.span, *stdlib));
+                seen.insert((ns, name.name.to_string()), (name.span, *stdlib));
                 self.item_attrs.push((&item.attrs, item.span));
                 let doc = item.doc.clone();
                 match &item.kind {
                     ast::ItemKind::Type(t) => {
                         let id = TypeId(self.program.types.len() as u32);
                         self.program.types.push(TypeDef {
-                            name: t.name.name.clone(),
+                            name: t.name.name.to_string(),
                             connector: None,
                             ty: Type::Unknown,
                             doc,
@@ -231,7 +231,7 @@ impl<'a> Checker<'a> {
                             span: item.span,
                         });
                         self.type_asts.push(t);
-                        self.types.insert(t.name.name.clone(), TypeRef::Named(id));
+                        self.types.insert(t.name.name.to_string(), TypeRef::Named(id));
                     }
                     ast::ItemKind::Enum(e) => {
                         let id = EnumId(self.program.enums.len() as u32);
@@ -242,23 +242,23 @@ impl<'a> Checker<'a> {
                                 self.duplicate(&v.name, "variant", v.span, Some(prev));
                                 continue;
                             }
-                            variants.push(Variant { name: v.name.clone(), span: v.span });
+                            variants.push(Variant { name: v.name.to_string(), span: v.span });
                         }
                         self.program.enums.push(EnumDef {
-                            name: e.name.name.clone(),
+                            name: e.name.name.to_string(),
                             variants,
                             doc,
                             builtin: false,
                             name_span: e.name.span,
                             span: item.span,
                         });
-                        self.types.insert(e.name.name.clone(), TypeRef::Enum(id));
+                        self.types.insert(e.name.name.to_string(), TypeRef::Enum(id));
                     }
                     ast::ItemKind::Connector(conn) => self.collect_connector(conn, doc, item.span, *stdlib),
                     ast::ItemKind::Fn(f) => {
                         let id = FnId(self.program.functions.len() as u32);
                         self.program.functions.push(Function {
-                            name: f.name.name.clone(),
+                            name: f.name.name.to_string(),
                             doc,
                             params: Vec::new(),
                             ret: Type::Unit,
@@ -268,12 +268,12 @@ impl<'a> Checker<'a> {
                             span: item.span,
                         });
                         self.fn_asts.push(f);
-                        self.values.insert(f.name.name.clone(), ValueRef::Fn(id));
+                        self.values.insert(f.name.name.to_string(), ValueRef::Fn(id));
                     }
                     ast::ItemKind::Playbook(p) => {
                         let id = PlaybookId(self.program.playbooks.len() as u32);
                         self.program.playbooks.push(Playbook {
-                            name: p.name.name.clone(),
+                            name: p.name.name.to_string(),
                             doc,
                             param: None,
                             when: None,
@@ -284,12 +284,12 @@ impl<'a> Checker<'a> {
                             span: item.span,
                         });
                         self.pb_asts.push(p);
-                        self.values.insert(p.name.name.clone(), ValueRef::Playbook(id));
+                        self.values.insert(p.name.name.to_string(), ValueRef::Playbook(id));
                     }
                     ast::ItemKind::Const(k) => {
                         let id = ConstId(self.program.consts.len() as u32);
                         self.program.consts.push(Const {
-                            name: k.name.name.clone(),
+                            name: k.name.name.to_string(),
                             doc,
                             ty: Type::Unknown,
                             value: empty_body(k.value.span),
@@ -298,7 +298,7 @@ impl<'a> Checker<'a> {
                         });
                         self.const_asts.push(k);
                         self.const_state.push(ConstState::Pending);
-                        self.values.insert(k.name.name.clone(), ValueRef::Const(id));
+                        self.values.insert(k.name.name.to_string(), ValueRef::Const(id));
                     }
                     ast::ItemKind::Test(_) => {}
                 }
@@ -309,7 +309,7 @@ impl<'a> Checker<'a> {
     fn collect_connector(&mut self, conn: &'a ast::Connector, doc: Option<String>, span: Span, stdlib: bool) {
         let cid = ConnectorId(self.program.connectors.len() as u32);
         let mut connector = Connector {
-            name: conn.name.name.clone(),
+            name: conn.name.name.to_string(),
             doc,
             types: Vec::new(),
             actions: Vec::new(),
@@ -322,11 +322,11 @@ impl<'a> Checker<'a> {
         for m in &conn.members {
             match m {
                 ast::ConnectorMember::Type { doc, decl, span } => {
-                    if let Some(&first) = seen_types.get(&decl.name.name) {
+                    if let Some(&first) = seen_types.get(decl.name.name.as_str()) {
                         self.duplicate(&decl.name.name, "type", decl.name.span, Some(first));
                         continue;
                     }
-                    seen_types.insert(decl.name.name.clone(), decl.name.span);
+                    seen_types.insert(decl.name.name.to_string(), decl.name.span);
                     let tid = TypeId(self.program.types.len() as u32);
                     self.program.types.push(TypeDef {
                         name: format!("{}.{}", conn.name.name, decl.name.name),
@@ -337,18 +337,18 @@ impl<'a> Checker<'a> {
                         span: *span,
                     });
                     self.type_asts.push(decl);
-                    self.conn_types.insert((cid.0, decl.name.name.clone()), tid);
+                    self.conn_types.insert((cid.0, decl.name.name.to_string()), tid);
                     connector.types.push(tid);
                 }
                 ast::ConnectorMember::Action(a) => {
-                    if let Some(&first) = seen_actions.get(&a.name.name) {
+                    if let Some(&first) = seen_actions.get(a.name.name.as_str()) {
                         self.duplicate(&a.name.name, "action", a.name.span, Some(first));
                         continue;
                     }
-                    seen_actions.insert(a.name.name.clone(), a.name.span);
-                    self.actions.insert((cid.0, a.name.name.clone()), connector.actions.len() as u32);
+                    seen_actions.insert(a.name.name.to_string(), a.name.span);
+                    self.actions.insert((cid.0, a.name.name.to_string()), connector.actions.len() as u32);
                     connector.actions.push(Action {
-                        name: a.name.name.clone(),
+                        name: a.name.name.to_string(),
                         doc: a.doc.clone(),
                         params: Vec::new(),
                         ret: Type::Unit,
@@ -362,7 +362,7 @@ impl<'a> Checker<'a> {
         }
         self.program.connectors.push(connector);
         self.conn_asts.push(conn);
-        self.connectors.insert(conn.name.name.clone(), cid);
+        self.connectors.insert(conn.name.name.to_string(), cid);
     }
 
     // ---------------------------------------------------------------- phase 2: signatures
@@ -402,7 +402,7 @@ impl<'a> Checker<'a> {
             };
             for m in &conn.members {
                 let ast::ConnectorMember::Action(a) = m else { continue };
-                let Some(&ai) = self.actions.get(&(cid.0, a.name.name.clone())) else { continue };
+                let Some(&ai) = self.actions.get(&(cid.0, a.name.name.to_string())) else { continue };
                 if self.program.connectors[ci].actions.get(ai as usize).map(|x| x.span) != Some(a.span) {
                     continue; // a duplicate, dropped
                 }
@@ -425,7 +425,7 @@ impl<'a> Checker<'a> {
             // Undo actions, once every action of the connector has its parameters.
             for m in &conn.members {
                 let ast::ConnectorMember::Action(a) = m else { continue };
-                let Some(&ai) = self.actions.get(&(cid.0, a.name.name.clone())) else { continue };
+                let Some(&ai) = self.actions.get(&(cid.0, a.name.name.to_string())) else { continue };
                 if self.program.connectors[ci].actions.get(ai as usize).map(|x| x.span) != Some(a.span) {
                     continue;
                 }
@@ -500,7 +500,7 @@ impl<'a> Checker<'a> {
             );
             return;
         };
-        let Some(&ui) = self.actions.get(&(cid.0, undo.name.clone())) else {
+        let Some(&ui) = self.actions.get(&(cid.0, undo.name.to_string())) else {
             let cands: Vec<String> = self.program.connectors[cid.0 as usize]
                 .actions
                 .iter()
@@ -566,7 +566,7 @@ impl<'a> Checker<'a> {
             let ty = self.resolve_type_expr(&p.ty);
             let default = p.default.as_ref().map(|d| self.expr(d, &expr::Want::Expect(ty.clone())));
             out.push(Param {
-                name: p.name.name.clone(),
+                name: p.name.name.to_string(),
                 slot: Slot(i as u32),
                 ty,
                 default,

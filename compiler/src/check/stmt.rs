@@ -106,7 +106,7 @@ impl Checker<'_> {
                 };
                 let slot = self.bind(&name.name, ty.clone(), name.span, x.span, true, RefKind::Local);
                 self.add_ref(name.span, name.span, RefKind::Local, format!("let {}: {ty}", name.name), None);
-                StmtKind::Let { name: name.name.clone(), slot, name_span: name.span, value: x }
+                StmtKind::Let { name: name.name.to_string(), slot, name_span: name.span, value: x }
             }
             ast::StmtKind::Expr(e) => StmtKind::Expr { expr: self.expr(e, want) },
             ast::StmtKind::Note(e) => {
@@ -177,13 +177,13 @@ impl Checker<'_> {
     }
 
     fn mock(&mut self, m: &ast::Mock, span: Span) -> Option<Mock> {
-        let Some(&cid) = self.connectors.get(&m.connector.name) else {
+        let Some(&cid) = self.connectors.get(m.connector.name.as_str()) else {
             let cands: Vec<String> = self.connectors.keys().cloned().collect();
             self.unknown(&m.connector.name, m.connector.span, "connector", cands.iter().map(String::as_str));
             return None;
         };
         self.reference_connector(cid, m.connector.span);
-        let Some(index) = self.actions.get(&(cid.0, m.action.name.clone())).copied() else {
+        let Some(index) = self.actions.get(&(cid.0, m.action.name.to_string())).copied() else {
             self.unknown_action(cid, &m.action);
             return None;
         };

@@ -163,13 +163,13 @@ impl Checker<'_> {
         match &t.kind {
             ast::TypeExprKind::Named(id) => self.resolve_type_name(id),
             ast::TypeExprKind::Qualified(c, n) => {
-                let Some(&cid) = self.connectors.get(&c.name) else {
+                let Some(&cid) = self.connectors.get(c.name.as_str()) else {
                     let cands: Vec<String> = self.connectors.keys().cloned().collect();
                     self.unknown(&c.name, c.span, "connector", cands.iter().map(String::as_str));
                     return Type::Unknown;
                 };
                 self.reference_connector(cid, c.span);
-                match self.conn_types.get(&(cid.0, n.name.clone())).copied() {
+                match self.conn_types.get(&(cid.0, n.name.to_string())).copied() {
                     Some(tid) => {
                         self.reference_type(tid, n.span);
                         self.named_type(tid)
@@ -203,7 +203,7 @@ impl Checker<'_> {
                     }
                     let ty = self.resolve_type_expr(&f.ty);
                     out.push(FieldType {
-                        name: f.name.name.clone(),
+                        name: f.name.name.to_string(),
                         ty,
                         doc: f.doc.clone(),
                         span: f.name.span,
@@ -219,12 +219,12 @@ impl Checker<'_> {
             return t;
         }
         if let Some(cid) = self.body.connector
-            && let Some(&tid) = self.conn_types.get(&(cid.0, id.name.clone()))
+            && let Some(&tid) = self.conn_types.get(&(cid.0, id.name.to_string()))
         {
             self.reference_type(tid, id.span);
             return self.named_type(tid);
         }
-        match self.types.get(&id.name).copied() {
+        match self.types.get(id.name.as_str()).copied() {
             Some(super::TypeRef::Named(tid)) => {
                 self.reference_type(tid, id.span);
                 self.named_type(tid)

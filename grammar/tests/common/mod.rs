@@ -171,7 +171,7 @@ impl Dumper<'_> {
 
     fn ty(&self, t: &TypeExpr) -> String {
         match &t.kind {
-            TypeExprKind::Named(n) => n.name.clone(),
+            TypeExprKind::Named(n) => n.name.to_string(),
             TypeExprKind::Qualified(a, b) => format!("{}.{}", a.name, b.name),
             TypeExprKind::List(e) => format!("list<{}>", self.ty(e)),
             TypeExprKind::Optional(e) => format!("{}?", self.ty(e)),
@@ -288,7 +288,7 @@ impl Dumper<'_> {
                         .iter()
                         .map(|p| match p {
                             Pattern::Wildcard(_) => "_".to_string(),
-                            Pattern::Name(n) => n.name.clone(),
+                            Pattern::Name(n) => n.name.to_string(),
                             Pattern::Qualified(a, b) => format!("{}.{}", a.name, b.name),
                             Pattern::Literal(e) => self.expr(e),
                         })
@@ -399,7 +399,7 @@ impl Dumper<'_> {
                     fields.iter().map(|f| format!("{:?}: {}", f.key, self.expr(&f.value))).collect();
                 format!("{{{}}}", f.join(", "))
             }
-            ExprKind::Name(n) => n.name.clone(),
+            ExprKind::Name(n) => n.name.to_string(),
             ExprKind::Field { target, field, optional } => {
                 format!("({} {} {})", if *optional { "?." } else { "." }, self.expr(target), field.name)
             }
@@ -459,7 +459,7 @@ impl Dumper<'_> {
                             .iter()
                             .map(|p| match p {
                                 Pattern::Wildcard(_) => "_".to_string(),
-                                Pattern::Name(n) => n.name.clone(),
+                                Pattern::Name(n) => n.name.to_string(),
                                 Pattern::Qualified(a, b) => format!("{}.{}", a.name, b.name),
                                 Pattern::Literal(e) => self.expr(e),
                             })
