@@ -194,20 +194,26 @@ impl<'s> Lowerer<'s> {
         Some(Playbook { name: name?, params, when, saves, body: body? })
     }
 
+    /// The children of a `param_list` are, for each parameter, its name, its type and its
+    /// default value if it has one (`param` is a silent rule).
     fn param_list(&self, pair: Pair<'_, Rule>) -> Option<Vec<Param>> {
-        pair.into_inner().map(|p| self.param(p)).collect()
-    }
-
-    fn param(&self, pair: Pair<'_, Rule>) -> Option<Param> {
-        let span = self.span(&pair);
+        let mut params: Vec<Param> = Vec::new();
         let mut inner = pair.into_inner();
-        let name = self.ident(&inner.next()?);
-        let ty = self.type_expr(inner.next()?)?;
-        let default = match inner.next() {
-            Some(p) => Some(self.expr(p)?),
-            None => None,
-        };
-        Some(Param { name, ty, default, span })
+        while let Some(name_pair) = inner.next() {
+            let name = self.ident(&name_pair);
+            let ty_pair = inner.next()?;
+            let mut end = self.span(&ty_pair).end;
+            let ty = self.type_expr(ty_pair)?;
+            let mut default = None;
+            if inner.peek().is_some_and(|p| p.as_rule() != Rule::ident) {
+                let value_pair = inner.next()?;
+                end = self.span(&value_pair).end;
+                default = Some(self.expr(value_pair)?);
+            }
+            let span = Span { end, ..name.span };
+            params.push(Param { name, ty, default, span });
+        }
+        Some(params)
     }
 
     fn connector(&self, pair: Pair<'_, Rule>) -> Option<Connector> {
@@ -365,7 +371,8 @@ impl<'s> Lowerer<'s> {
         let atom = inner.next()?;
         let span = self.span(&atom);
         let kind = match atom.as_rule() {
-            Rule::named_type => TypeExprKind::Named(self.ident(&atom.into_inner().next()?)),
+            // `named_type` is silent: a named type is its `ident`.
+            Rule::ident => TypeExprKind::Named(self.ident(&atom)),
             Rule::qualified_type => {
                 let mut parts = atom.into_inner();
                 let a = self.ident(&parts.next()?);
@@ -377,13 +384,15 @@ impl<'s> Lowerer<'s> {
                 TypeExprKind::List(Box::new(self.type_expr(elem)?))
             }
             Rule::record_type => {
+                // Each field is its name and its type (`field_type` is silent).
                 let mut fields = Vec::new();
-                for f in atom.into_inner() {
-                    let fspan = self.span(&f);
+                let mut parts = atom.into_inner();
+                while let Some(name_pair) = parts.next() {
+                    let name = self.ident(&name_pair);
+                    let ty_pair = parts.next()?;
+                    let fspan = Span { end: self.span(&ty_pair).end, ..name.span };
                     let doc = doc_before(self.src, fspan.start as usize);
-                    let mut parts = f.into_inner();
-                    let name = self.ident(&parts.next()?);
-                    let ty = self.type_expr(parts.next()?)?;
+                    let ty = self.type_expr(ty_pair)?;
                     fields.push(FieldType { doc, name, ty, span: fspan });
                 }
                 TypeExprKind::Record(fields)
@@ -406,21 +415,27 @@ impl<'s> Lowerer<'s> {
     fn block(&self, pair: Pair<'_, Rule>) -> Option<Block> {
         let span = self.span(&pair);
         self.enter(span)?;
-        let stmts: Option<Vec<Stmt>> = pair.into_inner().map(|p| self.stmt(p)).collect();
+        let stmts = self.stmts(pair.into_inner());
         self.leave();
         Some(Block { stmts: stmts?, span })
     }
 
-    fn stmt(&self, pair: Pair<'_, Rule>) -> Option<Stmt> {
+    /// Statements (`stmt` is a silent rule): each statement's attributes, then the
+    /// statement itself.
+    fn stmts(&self, pairs: Pairs<'_, Rule>) -> Option<Vec<Stmt>> {
+        let mut stmts = Vec::new();
         let mut attrs = Vec::new();
-        let mut kind_pair = None;
-        for p in pair.into_inner() {
+        for p in pairs {
             match p.as_rule() {
                 Rule::attribute => attrs.push(self.attribute(p)?),
-                _ => kind_pair = Some(p),
+                _ => stmts.push(self.stmt(std::mem::take(&mut attrs), p)?),
             }
         }
-        let p = kind_pair?;
+        Some(stmts)
+    }
+
+    /// One statement, from the pair of its kind (`let_stmt`, ..., or an `expr`).
+    fn stmt(&self, attrs: Vec<Attribute>, p: Pair<'_, Rule>) -> Option<Stmt> {
         let span = self.span(&p);
         let rule = p.as_rule();
         let kind = match rule {
@@ -444,7 +459,7 @@ impl<'s> Lowerer<'s> {
             Rule::escalate_stmt => StmtKind::Escalate(self.expr(last_child(p)?)?),
             Rule::fail_stmt => StmtKind::Fail(self.expr(last_child(p)?)?),
             Rule::expect_stmt => StmtKind::Expect(self.expr(last_child(p)?)?),
-            Rule::expr_stmt => StmtKind::Expr(self.expr(last_child(p)?)?),
+            Rule::expr => StmtKind::Expr(self.expr(p)?),
             Rule::evidence_stmt => {
                 let mut exprs = p.into_inner().filter(|c| c.as_rule() == Rule::expr);
                 let label = self.expr(exprs.next()?)?;
@@ -552,7 +567,7 @@ impl<'s> Lowerer<'s> {
         let kind = match op.as_rule() {
             Rule::field_access | Rule::opt_field => {
                 let optional = op.as_rule() == Rule::opt_field;
-                let field = self.ident(&op.into_inner().next()?);
+                let field = self.field_name(&op, if optional { 2 } else { 1 })?;
                 ExprKind::Field { target: Box::new(lhs), field, optional }
             }
             Rule::index => {
@@ -566,6 +581,16 @@ impl<'s> Lowerer<'s> {
             _ => return None,
         };
         Some((Expr { kind, span }, d))
+    }
+
+    /// The field name of a `.f` or `?.f` pair: its text after the `prefix` bytes and any
+    /// spaces or line breaks (the name has no pair of its own).
+    fn field_name(&self, op: &Pair<'_, Rule>, prefix: usize) -> Option<Ident> {
+        let text = op.as_str();
+        let rest = text.get(prefix..)?;
+        let name = rest.trim_start_matches([' ', '\n']);
+        let start = self.base + op.as_span().start() + (text.len() - name.len());
+        Some(Ident { name: Name::new(name), span: Span::new(self.file, start, start + name.len()) })
     }
 
     /// Combines the operators of one expression. Each result carries the depth of the
@@ -618,16 +643,20 @@ impl<'s> Lowerer<'s> {
     fn call_args(&self, pair: Pair<'_, Rule>) -> Option<Vec<Arg>> {
         let mut args = Vec::new();
         let mut named_seen: Option<Span> = None;
-        for a in pair.into_inner() {
-            let span = self.span(&a);
-            let mut name = None;
-            let mut value = None;
-            for c in a.into_inner() {
-                match c.as_rule() {
-                    Rule::arg_name => name = Some(self.ident(&c)),
-                    _ => value = Some(self.expr(c)?),
-                }
-            }
+        // `arg` is silent: an argument is an optional `arg_name`, then its value.
+        let mut inner = pair.into_inner();
+        while let Some(first) = inner.next() {
+            let (name, value_pair) = if first.as_rule() == Rule::arg_name {
+                (Some(self.ident(&first)), inner.next()?)
+            } else {
+                (None, first)
+            };
+            let end = self.span(&value_pair).end;
+            let span = match &name {
+                Some(n) => Span { end, ..n.span },
+                None => Span { end, ..self.span(&value_pair) },
+            };
+            let value = Some(self.expr(value_pair)?);
             match (&name, named_seen) {
                 (Some(n), None) => named_seen = Some(n.span),
                 (None, Some(first_named)) => self.push(
@@ -666,9 +695,9 @@ impl<'s> Lowerer<'s> {
             }
             Rule::record => {
                 let mut fields = Vec::new();
-                for f in pair.into_inner() {
-                    let mut parts = f.into_inner();
-                    let key_pair = parts.next()?;
+                // `record_field` is silent: each field is its key, then its value.
+                let mut parts = pair.into_inner();
+                while let Some(key_pair) = parts.next() {
                     let key_span = self.span(&key_pair);
                     let key = if key_pair.as_rule() == Rule::word {
                         key_pair.as_str().to_string()
@@ -770,9 +799,16 @@ impl<'s> Lowerer<'s> {
         }
         let mut parts: Vec<StrPart> = Vec::new();
         let mut lit = LitText::default();
+        // Literal text has no pairs (`str_text` is silent): it is what lies between the
+        // quotes, escapes and interpolations.
+        let text = pair.as_str();
+        let origin = pair.as_span().start();
+        let mut at = 1;
         for p in pair.into_inner() {
+            let span = p.as_span();
+            lit.push_str(text.get(at..span.start() - origin).unwrap_or_default());
+            at = span.end() - origin;
             match p.as_rule() {
-                Rule::str_text => lit.push_str(p.as_str()),
                 Rule::str_escape => {
                     let text = p.as_str();
                     let decoded = match text.get(1..) {
@@ -814,6 +850,7 @@ impl<'s> Lowerer<'s> {
                 _ => {}
             }
         }
+        lit.push_str(text.get(at..text.len().saturating_sub(1)).unwrap_or_default());
         if !lit.is_empty() || parts.is_empty() {
             parts.push(StrPart::Lit(lit.into_name()));
         }
@@ -863,6 +900,8 @@ impl<'s> Lowerer<'s> {
         let span = self.span(&pair);
         let mut patterns = Vec::new();
         let mut body = None;
+        // The attributes of a one-statement body (`stmt` is silent).
+        let mut attrs = Vec::new();
         for c in pair.into_inner() {
             let cspan = self.span(&c);
             match c.as_rule() {
@@ -876,11 +915,11 @@ impl<'s> Lowerer<'s> {
                 }
                 Rule::pat_literal => patterns.push(Pattern::Literal(self.pat_literal(c)?)),
                 Rule::block => body = Some(self.block(c)?),
-                Rule::stmt => {
-                    let stmt = self.stmt(c)?;
+                Rule::attribute => attrs.push(self.attribute(c)?),
+                _ => {
+                    let stmt = self.stmt(std::mem::take(&mut attrs), c)?;
                     body = Some(Block { span: stmt.span, stmts: vec![stmt] });
                 }
-                _ => {}
             }
         }
         Some(MatchArm { patterns, body: body?, span })
