@@ -247,6 +247,15 @@ const CONTINUING_WORDS: &[&[u8]] = &[b"else", b"catch", b"and", b"or", b"in"];
 /// the stack) and the AST passes use. Linear in the length of `text`.
 pub(crate) fn nesting_exceeds(text: &str, limit: usize) -> Option<(usize, usize)> {
     let bytes = text.as_bytes();
+    // Most declarations cannot nest that deeply: see `nesting_bound`.
+    if bytes.len() <= limit || nesting_bound(bytes) <= limit {
+        return None;
+    }
+    nesting_counted(bytes, limit)
+}
+
+/// [`nesting_exceeds`] without its shortcut: counts every level.
+fn nesting_counted(bytes: &[u8], limit: usize) -> Option<(usize, usize)> {
     // Open levels, each with the constructs counted on it (keywords, `list<`) and how many
     // of those are `list<` still waiting for their `>`.
     let mut stack: Vec<(Open, usize, usize)> = Vec::new();
@@ -389,6 +398,24 @@ pub(crate) fn nesting_exceeds(text: &str, limit: usize) -> Option<(usize, usize)
     None
 }
 
+/// An upper bound of the nesting [`nesting_exceeds`] counts in `bytes`, in one cheap pass.
+/// Each level it counts is opened at a byte of its own: a bracket, a quote, a `{` in a
+/// string, or the first letter of a word (`if`, `match`, `for`, `approve`, `list`). So the
+/// count never exceeds the number of such bytes, counting every `( [ { "` and every word
+/// that starts with `i`, `m`, `f`, `a` or `l`.
+fn nesting_bound(bytes: &[u8]) -> usize {
+    let mut count = 0;
+    let mut prev_ident = false;
+    for &b in bytes {
+        let ident = is_ident_byte(b);
+        let opens = matches!(b, b'(' | b'[' | b'{' | b'"')
+            || (ident && !prev_ident && matches!(b, b'i' | b'm' | b'f' | b'a' | b'l'));
+        count += usize::from(opens);
+        prev_ident = ident;
+    }
+    count
+}
+
 /// True when `text` holds nothing but whitespace and comments.
 pub(crate) fn is_blank(text: &str) -> bool {
     text.lines().all(|line| {
@@ -427,4 +454,37 @@ pub(crate) fn doc_before(src: &str, pos: usize) -> Option<String> {
     }
     lines.reverse();
     Some(lines.join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shortcut_bound_is_never_below_the_count() {
+        let texts = [
+            "if a { if b { if c { x } } }",
+            "f(g(h([{a: \"x {b + \"{c}\"} y\"}])))",
+            "type T = list<list<list<int>>>",
+            "match x { _ => for y in z limit 3 { approve \"a\" by \"g\" { } else { } } }",
+            "let a = if x { 1 } else if y { 2 } else { 3 }\nlet b = (a +\n  f([1, [2, [3]]]))",
+            "((((((((((",
+            "\"\"\"\"{{{{",
+        ];
+        for text in texts {
+            let bound = nesting_bound(text.as_bytes());
+            assert_eq!(nesting_counted(text.as_bytes(), bound), None, "{text}");
+        }
+        // Where every counted byte opens a level, the bound is exact.
+        assert!(nesting_counted(b"((((((((((", 9).is_some());
+        assert_eq!(nesting_bound(b"(((((((((("), 10);
+    }
+
+    #[test]
+    fn deep_nesting_is_still_found_past_the_shortcut() {
+        let deep = format!("fn f() {{ {}x{} }}", "(".repeat(600), ")".repeat(600));
+        assert!(nesting_exceeds(&deep, 512).is_some());
+        let shallow = format!("fn f() {{ {} }}", "g(1) + ".repeat(200));
+        assert!(nesting_exceeds(&shallow, 512).is_none());
+    }
 }
