@@ -85,7 +85,11 @@ pub(crate) fn scan(file: FileId, src: &str) -> Scan {
                     modes.clear();
                     at_line_start = true;
                 }
-                _ => {}
+                _ => {
+                    // Plain text: on to the next byte that matters in a string.
+                    i += skip_while(bytes, i, |c| !matches!(c, b'\\' | b'"' | b'{' | b'\n'));
+                    continue;
+                }
             }
             i += 1;
             continue;
@@ -188,7 +192,11 @@ pub(crate) fn scan(file: FileId, src: &str) -> Scan {
                 }
                 depth = depth.saturating_sub(1);
             }
-            _ => {}
+            _ => {
+                // On to the next byte that matters in code.
+                i += skip_while(bytes, i, |c| !CODE_BYTES[usize::from(c)]);
+                continue;
+            }
         }
         i += 1;
     }
@@ -202,6 +210,25 @@ pub(crate) fn scan(file: FileId, src: &str) -> Scan {
     let clean = String::from_utf8(clean).unwrap_or_else(|_| src.to_string());
     Scan { chunks, comments, clean }
 }
+
+/// The number of bytes from `start` on that `keep` accepts (at least one: the byte at
+/// `start` is taken as accepted).
+fn skip_while(bytes: &[u8], start: usize, keep: impl Fn(u8) -> bool) -> usize {
+    let rest = bytes.get(start + 1..).unwrap_or_default();
+    1 + rest.iter().position(|&c| !keep(c)).unwrap_or(rest.len())
+}
+
+/// The bytes [`scan`] acts on in code; it passes over every other byte.
+const CODE_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut k = 0;
+    let special = b"\n\t\r\xEF#\"()[]{}";
+    while k < special.len() {
+        table[special[k] as usize] = true;
+        k += 1;
+    }
+    table
+};
 
 /// One open level of the nesting scan: a bracket, a string or an interpolation.
 #[derive(Clone, Copy, PartialEq)]
