@@ -77,6 +77,10 @@ enum Outcome {
     Failed,
 }
 
+/// The stack of each parsing thread: as large as a main thread's, so that code nested up
+/// to the limit reads the same on every thread (the default for a new thread is 2 MiB).
+const WORKER_STACK: usize = 8 << 20;
+
 /// Parses every chunk, on several threads for large files; results are in chunk order.
 fn parse_all(file: FileId, src: &str, clean: &str, chunks: &[&split::Chunk]) -> Vec<Outcome> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
@@ -106,7 +110,8 @@ fn parse_all(file: FileId, src: &str, clean: &str, chunks: &[&split::Chunk]) -> 
                 let work = move || -> Vec<Outcome> {
                     group.iter().map(|c| parse_chunk(file, src, clean, c)).collect()
                 };
-                (group, std::thread::Builder::new().spawn_scoped(scope, work))
+                let builder = std::thread::Builder::new().stack_size(WORKER_STACK);
+                (group, builder.spawn_scoped(scope, work))
             })
             .collect();
         let mut outcomes = Vec::with_capacity(chunks.len());

@@ -131,6 +131,23 @@ fn nesting_up_to_the_limit_is_read() {
 }
 
 #[test]
+fn nested_matches_up_to_the_limit_are_read_on_a_main_thread_stack() {
+    // A `match` arm holding a `match` recurses the most per level. 8 MiB is the stack of the
+    // CLI's main thread and of the threads that parse large files, in any build.
+    let src = format!("fn f() {{\n{}1{}\n}}\n", "match x { a => ".repeat(120), " }".repeat(120));
+    let read = std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(move || {
+            let (file, diags) = parry_syntax::parse(common::FILE, &src);
+            (file.items.len(), diags.len())
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(read, (1, 0));
+}
+
+#[test]
 fn strings_cut_anywhere_are_scanned() {
     // A backslash at the end of the text or of a line, in a string and in an interpolation.
     for src in [
