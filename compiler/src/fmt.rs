@@ -774,13 +774,41 @@ impl Printer<'_> {
                 format!("{} {} {}", self.flat_expr(lhs)?, op.as_str(), self.flat_expr(rhs)?)
             }
             ExprKind::Paren(inner) => format!("({})", self.flat_expr(inner)?),
-            ExprKind::If { .. }
-            | ExprKind::Match { .. }
-            | ExprKind::For(_)
-            | ExprKind::Approve(_)
-            | ExprKind::Try { .. }
-            | ExprKind::Block(_) => return None,
+            // `if c { a } else { b }` chooses a value: one line when each branch is one
+            // expression. Without `else`, an `if` is a statement and takes its lines.
+            ExprKind::If { cond, then, otherwise } => {
+                let otherwise = match otherwise.as_ref()? {
+                    Else::Block(b) => self.flat_block(b)?,
+                    Else::If(elif) => self.flat_expr(elif)?,
+                };
+                format!("if {} {} else {otherwise}", self.flat_expr(cond)?, self.flat_block(then)?)
+            }
+            // `for u in urls { lookup(u) }` maps: one line when the body is one expression.
+            ExprKind::For(f) => {
+                let mut out = format!("for {} in {}", f.var.name, self.flat_expr(&f.iter)?);
+                for (word, clause) in
+                    [("where", &f.filter), ("limit", &f.limit), ("concurrency", &f.concurrency)]
+                {
+                    if let Some(c) = clause {
+                        out.push_str(&format!(" {word} {}", self.flat_expr(c)?));
+                    }
+                }
+                format!("{out} {}", self.flat_block(&f.body)?)
+            }
+            ExprKind::Match { .. } | ExprKind::Approve(_) | ExprKind::Try { .. } | ExprKind::Block(_) => {
+                return None;
+            }
         })
+    }
+
+    /// A block of one expression statement, as `{ e }`; `None` for anything else.
+    fn flat_block(&self, b: &Block) -> Option<String> {
+        match b.stmts.as_slice() {
+            [only] if matches!(only.kind, StmtKind::Expr(_)) && !self.has_comment_in(b.span) => {
+                Some(format!("{{ {} }}", self.flat_stmt(only)?))
+            }
+            _ => None,
+        }
     }
 
     fn expr(&mut self, e: &Expr) {
@@ -1074,7 +1102,11 @@ fn is_word(s: &str) -> bool {
 /// Whether breaking an expression over lines can make it narrower.
 fn breakable(e: &Expr) -> bool {
     match &e.kind {
-        ExprKind::List(_) | ExprKind::Record(_) | ExprKind::Call { .. } => true,
+        ExprKind::List(_)
+        | ExprKind::Record(_)
+        | ExprKind::Call { .. }
+        | ExprKind::If { .. }
+        | ExprKind::For(_) => true,
         ExprKind::Field { target, .. } | ExprKind::Index { target, .. } => breakable(target),
         ExprKind::Unary { operand, .. } => breakable(operand),
         ExprKind::Binary { lhs, rhs, .. } => breakable(lhs) || breakable(rhs),
