@@ -1,6 +1,7 @@
 //! Walks over the typed IR: every statement and expression of every body, in source order.
 
 use parry_compiler::ir::*;
+use parry_compiler::visit::{children, stmt_exprs};
 
 /// Calls `on_expr` for every expression and `on_stmt` for every statement of the program
 /// (playbooks with their `when` and parameter defaults, functions, tests, consts).
@@ -57,118 +58,23 @@ pub fn walk_block(b: &Block, visit: &mut dyn Visitor) {
 
 fn walk_stmt(s: &Stmt, visit: &mut dyn Visitor) {
     visit.stmt(s);
-    match &s.kind {
-        StmtKind::Let { value, .. }
-        | StmtKind::Note { value }
-        | StmtKind::Recommend { value }
-        | StmtKind::Resolve { value }
-        | StmtKind::Escalate { value }
-        | StmtKind::Fail { value } => walk_expr(value, visit),
-        StmtKind::Expr { expr } => walk_expr(expr, visit),
-        StmtKind::Evidence { label, value } => {
-            walk_expr(label, visit);
-            walk_expr(value, visit);
-        }
-        StmtKind::Mock(m) => {
-            for p in &m.patterns {
-                if let MockPattern::Value { value } = p {
-                    walk_expr(value, visit);
-                }
-            }
-            match &m.result {
-                Some(MockResult::Value { value }) => walk_expr(value, visit),
-                Some(MockResult::Fail { message }) => walk_expr(message, visit),
-                None => {}
-            }
-        }
-        StmtKind::Approvals { .. } => {}
-        StmtKind::Expect(e) => walk_expr(&e.cond, visit),
+    for e in stmt_exprs(s) {
+        walk_expr(e, visit);
     }
 }
 
+/// Visits `e`, then its sub-expressions, then its blocks (the compiler's own order, see
+/// [`parry_compiler::visit::children`]).
 pub fn walk_expr(e: &Expr, visit: &mut dyn Visitor) {
     visit.expr(e);
-    match &e.kind {
-        ExprKind::Int { .. }
-        | ExprKind::Float { .. }
-        | ExprKind::Bool { .. }
-        | ExprKind::None
-        | ExprKind::Str { .. }
-        | ExprKind::Duration { .. }
-        | ExprKind::Local { .. }
-        | ExprKind::Const { .. }
-        | ExprKind::Variant { .. }
-        | ExprKind::ActionRef { .. }
-        | ExprKind::Error => {}
-        ExprKind::Interp { parts } => {
-            for p in parts {
-                if let InterpPart::Expr { expr } = p {
-                    walk_expr(expr, visit);
-                }
-            }
-        }
-        ExprKind::List { items } => items.iter().for_each(|i| walk_expr(i, visit)),
-        ExprKind::Record { fields } => fields.iter().for_each(|f| walk_expr(&f.value, visit)),
-        ExprKind::Field { target, .. } => walk_expr(target, visit),
-        ExprKind::Index { target, index } => {
-            walk_expr(target, visit);
-            walk_expr(index, visit);
-        }
-        ExprKind::Call(call) => call.args.iter().for_each(|a| walk_expr(a, visit)),
-        ExprKind::Unary { operand, .. } => walk_expr(operand, visit),
-        ExprKind::Binary { lhs, rhs, .. } => {
-            walk_expr(lhs, visit);
-            walk_expr(rhs, visit);
-        }
-        ExprKind::If { cond, then, otherwise } => {
-            walk_expr(cond, visit);
-            walk_block(then, visit);
-            if let Some(b) = otherwise {
-                walk_block(b, visit);
-            }
-        }
-        ExprKind::Match { scrutinee, arms } => {
-            walk_expr(scrutinee, visit);
-            for arm in arms {
-                for p in &arm.patterns {
-                    if let Pattern::Literal { value } = p {
-                        walk_expr(value, visit);
-                    }
-                }
-                walk_block(&arm.body, visit);
-            }
-        }
-        ExprKind::For(f) => {
-            visit.for_loop(f, e.span);
-            walk_expr(&f.iter, visit);
-            if let Some(x) = &f.filter {
-                walk_expr(x, visit);
-            }
-            if let Some(x) = &f.limit {
-                walk_expr(x, visit);
-            }
-            if let Some(x) = &f.concurrency {
-                walk_expr(x, visit);
-            }
-            walk_block(&f.body, visit);
-        }
-        ExprKind::Approve(a) => {
-            walk_expr(&a.prompt, visit);
-            if let Some(x) = &a.group {
-                walk_expr(x, visit);
-            }
-            if let Some(x) = &a.within {
-                walk_expr(x, visit);
-            }
-            walk_block(&a.body, visit);
-            if let Some(b) = &a.otherwise {
-                walk_block(b, visit);
-            }
-        }
-        ExprKind::Try { body, catch, .. } => {
-            walk_block(body, visit);
-            walk_block(catch, visit);
-        }
-        ExprKind::Block(b) => walk_block(b, visit),
+    if let ExprKind::For(f) = &e.kind {
+        visit.for_loop(f, e.span);
+    }
+    let (exprs, blocks) = children(e);
+    for x in exprs {
+        walk_expr(x, visit);
+    }
+    for b in blocks {
+        walk_block(b, visit);
     }
 }
