@@ -36,6 +36,19 @@ pub fn validate(type_name: &str, s: &str) -> Result<(), String> {
 
 /// Shows user text inside an error message: quoted in backticks, shortened when very long,
 /// with control characters escaped so the message stays on one line.
+/// "`TEXT` is not a NOUN", the start of every validation message: written only when a
+/// message is (validating a valid value builds no text).
+struct NotA<'a> {
+    text: &'a str,
+    noun: &'static str,
+}
+
+impl std::fmt::Display for NotA<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} is not {}", shown(self.text), self.noun)
+    }
+}
+
 fn shown(s: &str) -> String {
     const MAX: usize = 80;
     let mut out = String::new();
@@ -84,7 +97,7 @@ pub fn validate_ipv4(s: &str) -> Result<(), String> {
     if s.parse::<Ipv4Addr>().is_ok() {
         return Ok(());
     }
-    let what = format!("{} is not an IPv4 address", shown(s));
+    let what = NotA { text: s, noun: "an IPv4 address" };
     if let Some(c) = s.chars().find(|c| !c.is_ascii_digit() && *c != '.') {
         return Err(format!(
             "{what}: it contains {}, but an IPv4 address has only digits and dots",
@@ -114,7 +127,7 @@ pub fn validate_ipv4(s: &str) -> Result<(), String> {
             Err(_) => return Err(format!("{what}: `{part}` is above 255")),
         }
     }
-    Err(what)
+    Err(what.to_string())
 }
 
 /// Checks an IPv6 address and explains the problem found.
@@ -122,7 +135,7 @@ pub fn validate_ipv6(s: &str) -> Result<(), String> {
     if s.parse::<Ipv6Addr>().is_ok() {
         return Ok(());
     }
-    let what = format!("{} is not an IPv6 address", shown(s));
+    let what = NotA { text: s, noun: "an IPv6 address" };
     if s.starts_with('[') || s.ends_with(']') {
         return Err(format!("{what}: write it without the square brackets"));
     }
@@ -164,7 +177,7 @@ pub fn validate_ipv6(s: &str) -> Result<(), String> {
 /// Host bits may be set (`10.1.2.3/8` means the network `10.0.0.0/8`), as in most firewall
 /// configurations.
 pub fn validate_cidr(s: &str) -> Result<(), String> {
-    let what = format!("{} is not a CIDR network", shown(s));
+    let what = NotA { text: s, noun: "a CIDR network" };
     let Some((addr, prefix)) = s.split_once('/') else {
         return Err(format!(
             "{what}: it has no `/prefix` (write e.g. `10.0.0.0/8`; a single address is an `ip`)"
@@ -283,7 +296,7 @@ fn domain_problem(s: &str) -> Option<String> {
 
 /// `host`: an IP address, a domain, or a single hostname label (`mailhost`, `WS-0042`).
 pub fn validate_host(s: &str) -> Result<(), String> {
-    let what = format!("{} is not a host", shown(s));
+    let what = NotA { text: s, noun: "a host" };
     if s.is_empty() {
         return Err(format!("{what}: it is empty"));
     }
@@ -395,7 +408,7 @@ pub const URL_SCHEMES: &[&str] = &["http", "https", "ftp"];
 /// IPv4 or `[IPv6]`), an optional `:port`, then any path, query and fragment without
 /// whitespace or control characters.
 pub fn validate_url(s: &str) -> Result<(), String> {
-    let what = format!("{} is not a URL", shown(s));
+    let what = NotA { text: s, noun: "a URL" };
     if s.is_empty() {
         return Err(format!("{what}: it is empty"));
     }
@@ -465,7 +478,7 @@ pub fn validate_url(s: &str) -> Result<(), String> {
 /// (letters, digits and ``!#$%&'*+/=?^_`{|}~-``, dots not at either end nor doubled) and the
 /// domain is a valid `domain`. At most 254 characters in all.
 pub fn validate_email(s: &str) -> Result<(), String> {
-    let what = format!("{} is not an email address", shown(s));
+    let what = NotA { text: s, noun: "an email address" };
     if s.len() > 254 {
         return Err(format!("{what}: it is {} characters long; the maximum is 254", s.len()));
     }
@@ -509,7 +522,7 @@ pub fn hash_algorithm(hex_len: usize) -> Option<&'static str> {
 /// `hash`: a hex digest of 32 (MD5), 40 (SHA-1), 64 (SHA-256) or 128 (SHA-512) digits, in
 /// either case. Returns the algorithm name.
 pub fn validate_hash(s: &str) -> Result<&'static str, String> {
-    let what = format!("{} is not a hash", shown(s));
+    let what = NotA { text: s, noun: "a hash" };
     if let Some(c) = s.chars().find(|c| !c.is_ascii_hexdigit()) {
         return Err(format!("{what}: it contains {}, which is not a hex digit", describe_char(c)));
     }
@@ -528,7 +541,7 @@ pub fn validate_hash(s: &str) -> Result<&'static str, String> {
 /// `user`: an account name: not empty, at most 256 characters, no whitespace or control
 /// characters. `DOMAIN\user` and `user@domain` forms are accepted as they are.
 pub fn validate_user(s: &str) -> Result<(), String> {
-    let what = format!("{} is not a user name", shown(s));
+    let what = NotA { text: s, noun: "a user name" };
     if s.is_empty() {
         return Err(format!("{what}: it is empty"));
     }
