@@ -13,10 +13,11 @@
 
 use parry_compiler::ir::{Program, SecurityKind, Type};
 use parry_compiler::security;
+use rustc_hash::FxHashSet;
 use serde_json::Value as Json;
 use std::cmp::Ordering;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// A runtime value.
 ///
@@ -186,14 +187,20 @@ impl Value {
             Value::Bool(b) => Json::Bool(*b),
             Value::Int(i) => Json::from(*i),
             Value::Float(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
-            Value::Str(s) | Value::Sec { text: s, .. } => Json::String(s.to_string()),
+            // `String::from(&str)`, not `to_string()`, which goes through `Display` for `Arc<str>`.
+            Value::Str(s) | Value::Sec { text: s, .. } => Json::String(String::from(&**s)),
             Value::Duration(ms) => Json::String(format_duration(*ms)),
             Value::Time(ms) => Json::String(format_time(*ms)),
             Value::List(items) => Json::Array(items.iter().map(Value::to_json).collect()),
             Value::Record(fields) => {
-                Json::Object(fields.iter().map(|(k, v)| (k.to_string(), v.to_json())).collect())
+                // Inserted one by one: collecting a map sorts through a temporary buffer first.
+                let mut map = serde_json::Map::new();
+                for (k, v) in fields.iter() {
+                    map.insert(String::from(&**k), v.to_json());
+                }
+                Json::Object(map)
             }
-            Value::Enum { variant, .. } => Json::String(variant.to_string()),
+            Value::Enum { variant, .. } => Json::String(String::from(&**variant)),
             Value::Json(j) => j.clone(),
             Value::Secret(_) => Json::String("***".to_string()),
         }
@@ -504,9 +511,10 @@ pub fn format_time(ms: i64) -> String {
 
 /// Appends `n` (non-negative) zero-padded to `width` digits.
 fn push_digits(out: &mut String, n: i64, width: u32) {
-    for p in (0..width).rev() {
-        let digit = (n / 10i64.pow(p)).rem_euclid(10);
-        out.push(char::from_digit(u32::try_from(digit).unwrap_or(0), 10).unwrap_or('0'));
+    let mut div = 10i64.pow(width.saturating_sub(1));
+    while div > 0 {
+        out.push(char::from(b'0' + (n / div).rem_euclid(10) as u8));
+        div /= 10;
     }
 }
 
@@ -618,7 +626,48 @@ pub const MAX_DECODE_ERRORS: usize = 100;
 /// seconds (a number); enums as a variant name (exact, else ignoring ASCII case); security
 /// types as valid strings; `json` takes anything.
 pub fn decode(json: &Json, ty: &Type, program: &Program) -> Result<Value, Vec<DecodeError>> {
-    let mut decoder = Decoder { program, errors: Vec::new(), dropped: 0 };
+    decode_with(json, ty, program, &mut FxHashSet::default())
+}
+
+/// [`decode`], taking the names it puts into values (record field names, enum and variant
+/// names) from `names` when they are there, so a long-lived set saves allocating each again.
+pub fn decode_names(
+    json: &Json,
+    ty: &Type,
+    program: &Program,
+    names: &Names,
+) -> Result<Value, Vec<DecodeError>> {
+    let mut shared = names.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    decode_with(json, ty, program, &mut shared)
+}
+
+/// Copies of the names in a program's types (record fields, enums, variants) that decoded
+/// values share (see [`decode_names`]). The set is bounded by the program.
+#[derive(Default)]
+pub struct Names(Mutex<FxHashSet<Text>>);
+
+impl Names {
+    pub fn new() -> Names {
+        Names::default()
+    }
+}
+
+fn intern(set: &mut FxHashSet<Text>, name: &str) -> Text {
+    if let Some(t) = set.get(name) {
+        return t.clone();
+    }
+    let t = Text::from(name);
+    set.insert(t.clone());
+    t
+}
+
+fn decode_with(
+    json: &Json,
+    ty: &Type,
+    program: &Program,
+    shared: &mut FxHashSet<Text>,
+) -> Result<Value, Vec<DecodeError>> {
+    let mut decoder = Decoder { program, errors: Vec::new(), dropped: 0, shared };
     let mut path = String::from("$");
     let value = decoder.decode(json, ty, &mut path, 0);
     if decoder.dropped > 0 {
@@ -634,6 +683,8 @@ struct Decoder<'p> {
     program: &'p Program,
     errors: Vec<DecodeError>,
     dropped: usize,
+    /// Shared copies of names (see [`Names`]).
+    shared: &'p mut FxHashSet<Text>,
 }
 
 /// Shows a JSON value briefly inside an error message.
@@ -677,6 +728,11 @@ fn security_noun(kind: SecurityKind) -> &'static str {
 }
 
 impl Decoder<'_> {
+    /// A shared copy of `name`.
+    fn name(&mut self, name: &str) -> Text {
+        intern(self.shared, name)
+    }
+
     fn error(&mut self, path: &str, message: String) {
         if self.errors.len() >= MAX_DECODE_ERRORS {
             self.dropped += 1;
@@ -817,8 +873,8 @@ impl Decoder<'_> {
                     .or_else(|| def.variants.iter().position(|v| v.name.eq_ignore_ascii_case(s)));
                 match found.and_then(|i| def.variants.get(i).map(|v| (i, v))) {
                     Some((i, v)) => Value::Enum {
-                        enum_name: def.name.as_str().into(),
-                        variant: v.name.as_str().into(),
+                        enum_name: self.name(&def.name),
+                        variant: self.name(&v.name),
                         ordinal: i as u32,
                     },
                     None => {
@@ -878,7 +934,7 @@ impl Decoder<'_> {
                 }
             };
             path.truncate(len);
-            out.push((Text::from(field.name.as_str()), value));
+            out.push((self.name(&field.name), value));
         }
         Value::Record(Arc::new(out))
     }

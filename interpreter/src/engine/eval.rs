@@ -129,7 +129,12 @@ impl ActionCall<'_> {
 
     /// The arguments as a JSON object keyed by parameter name.
     pub fn args_json(&self) -> serde_json::Map<String, Json> {
-        self.action.params.iter().zip(&self.args).map(|(p, v)| (p.name.clone(), v.to_json())).collect()
+        // Inserted one by one: collecting a map sorts through a temporary buffer first.
+        let mut map = serde_json::Map::new();
+        for (p, v) in self.action.params.iter().zip(&self.args) {
+            map.insert(p.name.to_string(), v.to_json());
+        }
+        map
     }
 
     /// The arguments as a record keyed by parameter name.
@@ -430,7 +435,8 @@ impl<'a> Machine<'a> {
                             InterpPart::Lit { text } => out.push_str(text),
                             InterpPart::Expr { expr } => {
                                 let v = self.expr(frame, expr, d).await?;
-                                out.push_str(&v.to_string());
+                                // Written in place: no text of its own first.
+                                std::fmt::Write::write_fmt(&mut out, format_args!("{v}")).ok();
                             }
                         }
                     }

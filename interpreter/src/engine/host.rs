@@ -4,15 +4,19 @@ use super::case::{ActionRecord, ActionStatus, ApprovalRecord, ApprovalState};
 use super::eval::{ActionCall, ApprovalAsk, Flow, Host, R, RunError, RunState};
 use super::{Engine, now_ms};
 use crate::store::{
-    ApprovalRow, ApprovalStatus, CallKey, Decision, EntryState, Intent, JournalWrite, NewApproval, Outcome,
-    StoreError,
+    ApprovalRow, ApprovalStatus, CallKey, Decision, EntryState, Intent, JournalJson, JournalWrite,
+    NewApproval, Outcome, StoreError,
 };
 use crate::value::{self, Value};
 use parry_compiler::ir::{ApprovalDecision, EffectKind, Type};
 use serde_json::Value as Json;
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
+
+/// The most room made up front for a run's pending journal writes.
+const MAX_BATCH_HINT: usize = 64;
 
 /// What is journaled when a call ends.
 enum Later {
@@ -35,6 +39,10 @@ pub(super) struct EngineHost<'e> {
     fresh: bool,
     /// Journal writes not committed yet (see [`EngineHost::action`] for when they are).
     pending: Mutex<Vec<JournalWrite>>,
+    /// The last time stamp written, with its text: calls close together share it.
+    last_time: Mutex<Option<(i64, String)>>,
+    /// Where arguments and results are written as JSON text for the journal.
+    scratch: Mutex<Vec<u8>>,
 }
 
 impl<'e> EngineHost<'e> {
@@ -46,6 +54,29 @@ impl<'e> EngineHost<'e> {
             store_failure: Mutex::new(None),
             fresh,
             pending: Mutex::new(Vec::new()),
+            last_time: Mutex::new(None),
+            scratch: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// `json` as text for the journal.
+    fn journal_text(&self, json: &Json) -> JournalJson {
+        match self.scratch.lock() {
+            Ok(mut scratch) => JournalJson::text_via(json, &mut scratch),
+            Err(_) => JournalJson::text_of(json),
+        }
+    }
+
+    /// [`value::format_time`], reusing the text of the last time stamp when it is the same.
+    fn time(&self, ms: i64) -> String {
+        let Ok(mut last) = self.last_time.lock() else { return value::format_time(ms) };
+        match &*last {
+            Some((at, text)) if *at == ms => text.clone(),
+            _ => {
+                let text = value::format_time(ms);
+                *last = Some((ms, text.clone()));
+                text
+            }
         }
     }
 
@@ -55,20 +86,26 @@ impl<'e> EngineHost<'e> {
     }
 
     fn push_pending(&self, write: JournalWrite) {
-        match self.pending.lock() {
-            Ok(mut p) => p.push(write),
-            Err(poisoned) => poisoned.into_inner().push(write),
+        let mut pending = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if pending.capacity() == 0 {
+            // Room for the largest batch seen: the buffer is kept for the whole run.
+            pending.reserve(self.engine.batch_hint.load(Ordering::Relaxed));
         }
+        pending.push(write);
     }
 
     /// Commits the pending writes, with `then` (an intent) last in the same commit.
     fn flush(&self, then: Option<JournalWrite>) -> R<()> {
-        let mut writes = self.take_pending();
-        writes.extend(then);
-        if writes.is_empty() {
+        let mut pending = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        pending.extend(then);
+        if pending.is_empty() {
             return Ok(());
         }
-        self.engine.store.write_journal(writes).map_err(|e| self.store_error(e))
+        self.engine.batch_hint.fetch_max(pending.len().min(MAX_BATCH_HINT), Ordering::Relaxed);
+        // The buffer comes back empty, whatever the result, with its room kept.
+        let result = self.engine.store.write_journal_from(&mut pending);
+        drop(pending);
+        result.map_err(|e| self.store_error(e))
     }
 
     /// Whether an effectful call's outcome is waiting to be committed.
@@ -112,11 +149,11 @@ impl<'e> EngineHost<'e> {
     }
 }
 
-fn decode_result(call: &ActionCall<'_>, json: &Json, program: &parry_compiler::ir::Program) -> R<Value> {
+fn decode_result(call: &ActionCall<'_>, json: &Json, engine: &Engine) -> R<Value> {
     if call.action.ret == Type::Unit {
         return Ok(Value::Unit);
     }
-    value::decode(json, &call.action.ret, program).map_err(|errors| {
+    value::decode_names(json, &call.action.ret, &engine.program, &engine.names).map_err(|errors| {
         let problems: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
         let mut e = RunError::new(
             "bad_result",
@@ -132,7 +169,7 @@ fn decode_result(call: &ActionCall<'_>, json: &Json, program: &parry_compiler::i
     })
 }
 
-fn record(call: &ActionCall<'_>, arguments: Json, started: i64) -> ActionRecord {
+fn record(call: &ActionCall<'_>, arguments: Json, started_at: String) -> ActionRecord {
     ActionRecord {
         call_id: call.key.clone(),
         connector: call.connector.to_string(),
@@ -142,7 +179,7 @@ fn record(call: &ActionCall<'_>, arguments: Json, started: i64) -> ActionRecord 
         result: None,
         error: None,
         status: ActionStatus::Done,
-        started_at: value::format_time(started),
+        started_at,
         finished_at: None,
         duration_ms: None,
         approval: call.approval.as_deref().map(str::to_string),
@@ -155,13 +192,11 @@ impl Host for EngineHost<'_> {
     async fn action(&self, run: &RunState, call: ActionCall<'_>) -> R<Value> {
         let engine = self.engine;
         let store = &engine.store;
-        let program = &engine.program;
         let (site, indices) = split_key(&call);
         let key = CallKey::new(&self.run_id, site, indices);
-        let args = Json::Object(call.args_json());
         let effectful = call.effect > EffectKind::Read;
         let started = now_ms();
-        let mut rec = record(&call, args.clone(), started);
+        let mut rec = record(&call, Json::Object(call.args_json()), self.time(started));
 
         if engine.options.dry_run && effectful {
             rec.status = ActionStatus::Skipped;
@@ -180,7 +215,7 @@ impl Host for EngineHost<'_> {
                     rec.duration_ms =
                         entry.finished_at.map(|f| u64::try_from(f - entry.started_at).unwrap_or(0));
                     run.with_case(|c| c.actions.push(rec));
-                    return decode_result(&call, &json, program);
+                    return decode_result(&call, &json, engine);
                 }
                 Some(entry) if entry.state == EntryState::Failed => {
                     let message = entry.error.unwrap_or_default();
@@ -219,7 +254,8 @@ impl Host for EngineHost<'_> {
             effect: call.effect.name().to_string(),
             connector: call.connector.to_string(),
             action: call.action.name.clone(),
-            args,
+            // The journal takes the arguments as text, written once from the case's copy.
+            args: self.journal_text(&rec.arguments),
             started_at: started,
             approval_id: self.approval_id(call.approval.as_deref()),
         };
@@ -249,12 +285,13 @@ impl Host for EngineHost<'_> {
             Err(e) => Err(e),
         };
         let finished = now_ms();
-        rec.finished_at = Some(value::format_time(finished));
+        rec.finished_at = Some(self.time(finished));
         rec.duration_ms = Some(u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX));
         match result {
             Ok(json) => {
-                self.journal_outcome(later, || Outcome::Returned(json.clone()), finished);
-                let value = decode_result(&call, &json, program);
+                // The journal takes the result as text, written once from the case's copy.
+                self.journal_outcome(later, || Outcome::Returned(self.journal_text(&json)), finished);
+                let value = decode_result(&call, &json, engine);
                 rec.result = Some(json);
                 run.with_case(|c| c.actions.push(rec));
                 value

@@ -73,6 +73,7 @@ use crate::value::{self, DecodeError, Value};
 use eval::{ConstCache, Flow, Frame, Machine, R, RunState};
 use parry_compiler::ir::{EffectKind, PlaybookId, Program};
 use parry_compiler::project::Config;
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use serde_json::Value as Json;
 use sha2::Digest as _;
@@ -80,13 +81,14 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The connector implementations of a project, by connector name.
 #[derive(Clone, Default)]
 pub struct ConnectorSet {
-    connectors: HashMap<String, Arc<dyn Connector>>,
+    connectors: FxHashMap<String, Arc<dyn Connector>>,
     /// Connectors whose implementation could not be built: the reason, reported at the call.
-    broken: HashMap<String, String>,
+    broken: FxHashMap<String, String>,
 }
 
 impl ConnectorSet {
@@ -303,6 +305,12 @@ pub struct Engine {
     /// Per playbook: a hash of its IR and of every function, so a resume can tell whether
     /// the code changed.
     hashes: Vec<String>,
+    /// The number of action calls of the last run: how much room a new case makes up front.
+    action_hint: AtomicUsize,
+    /// Names decoded action results share.
+    names: value::Names,
+    /// The largest batch of journal writes seen (capped): the room a run's buffer starts with.
+    batch_hint: AtomicUsize,
 }
 
 impl Engine {
@@ -325,7 +333,18 @@ impl Engine {
                 h.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect()
             })
             .collect();
-        Engine { program, config, connectors, store, options, consts: ConstCache::default(), hashes }
+        Engine {
+            program,
+            config,
+            connectors,
+            store,
+            options,
+            consts: ConstCache::default(),
+            hashes,
+            action_hint: AtomicUsize::new(0),
+            names: value::Names::new(),
+            batch_hint: AtomicUsize::new(0),
+        }
     }
 
     pub fn program(&self) -> &Program {
@@ -398,7 +417,7 @@ impl Engine {
                 id: format!("dry-run-{}", now_ms()),
                 playbook: pb.name.clone(),
                 playbook_hash: hash,
-                alert: alert.clone(),
+                alert,
                 status: RunStatus::Running,
                 disposition: None,
                 error: None,
@@ -409,7 +428,7 @@ impl Engine {
             self.store.create_run(&NewRun {
                 playbook: pb.name.clone(),
                 playbook_hash: hash,
-                alert: alert.clone(),
+                alert,
                 created_at: now_ms(),
             })?
         };
@@ -576,6 +595,7 @@ impl Engine {
             .ok_or_else(|| EngineError::UnknownPlaybook(run.playbook.clone()))?;
         let mut case = Case::new(&run.id, &pb.name, run.alert.clone());
         case.dry_run = self.options.dry_run;
+        case.actions.reserve(self.action_hint.load(Ordering::Relaxed));
         let state = RunState::new(case);
         let host = host::EngineHost::new(self, &run.id, fresh);
         let machine = Machine {
@@ -598,6 +618,7 @@ impl Engine {
         }
         let (disposition, summary, error) = outcome_of(outcome);
         let mut case = state.case.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.action_hint.store(case.actions.len(), Ordering::Relaxed);
         case.disposition = disposition;
         case.summary = summary;
         case.error = error;

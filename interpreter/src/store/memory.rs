@@ -1,7 +1,8 @@
 //! An in-memory [`Store`]: for `parry test`, dry runs and unit tests. Lost on exit.
 
 use super::*;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::{Mutex, MutexGuard};
 
@@ -14,7 +15,7 @@ pub struct MemoryStore {
 
 /// The runs leased now, within this process.
 #[derive(Default)]
-pub(super) struct Leases(Arc<Mutex<HashSet<String>>>);
+pub(super) struct Leases(Arc<Mutex<FxHashSet<String>>>);
 
 impl Leases {
     pub(super) fn take(&self, run_id: &str) -> Option<RunLease> {
@@ -29,7 +30,7 @@ impl Leases {
 /// Gives a run back when dropped.
 struct Leased {
     run_id: String,
-    leases: Arc<Mutex<HashSet<String>>>,
+    leases: Arc<Mutex<FxHashSet<String>>>,
 }
 
 impl Drop for Leased {
@@ -45,31 +46,195 @@ struct Inner {
     next_seq: i64,
     next_approval: i64,
     /// Run `n` (its id is the decimal `n`) is at index `n - 1`.
-    runs: Vec<RunRecord>,
+    runs: Vec<StoredRun>,
     /// Each run's journal, by run id.
-    journal: HashMap<String, RunJournal>,
+    journal: FxHashMap<String, RunJournal>,
     values: BTreeMap<(String, String), Json>,
     approvals: Vec<ApprovalRow>,
-    /// Cases as JSON text, as the SQLite store keeps them.
-    cases: BTreeMap<String, String>,
+    /// Cases as JSON text (UTF-8 bytes), as the SQLite store keeps them.
+    cases: BTreeMap<String, Vec<u8>>,
     undo_log: BTreeMap<(String, i64), UndoState>,
+    /// The size of the last case written and the number of journal entries of the last run
+    /// finished: how much room to make up front for the next ones.
+    case_hint: usize,
+    journal_hint: usize,
+    /// Where journal values are written before they are kept.
+    scratch: Vec<u8>,
+}
+
+/// The largest write buffer kept from one batch to the next.
+const SCRATCH_KEPT: usize = 64 * 1024;
+
+/// A run's journal gets an index from this many entries on.
+const INDEX_FROM: usize = 32;
+
+/// Up to this many writes, a batch is checked with a list rather than a map.
+const SMALL_BATCH: usize = 16;
+
+/// A run as kept: its record without the alert, and the alert as compact JSON text.
+struct StoredRun {
+    /// `alert` is `null` here.
+    record: RunRecord,
+    alert: Box<[u8]>,
+}
+
+impl StoredRun {
+    fn new(record: &RunRecord) -> StoreResult<StoredRun> {
+        Ok(StoredRun {
+            alert: kept_text(JournalJson::text_of(&record.alert), &mut Vec::new())?,
+            record: RunRecord {
+                id: record.id.clone(),
+                playbook: record.playbook.clone(),
+                playbook_hash: record.playbook_hash.clone(),
+                alert: Json::Null,
+                status: record.status,
+                disposition: record.disposition.clone(),
+                error: record.error.clone(),
+                created_at: record.created_at,
+                updated_at: record.updated_at,
+            },
+        })
+    }
+
+    /// The record as the [`Store`] API gives it, alert included.
+    fn full(&self) -> StoreResult<RunRecord> {
+        let alert = serde_json::from_slice(&self.alert).map_err(|e| {
+            StoreError::new(
+                StoreErrorKind::Corrupt,
+                format!("the alert of run {} cannot be read: {e}", self.record.id),
+            )
+        })?;
+        Ok(RunRecord { alert, ..self.record.clone() })
+    }
+}
+
+impl std::ops::Deref for StoredRun {
+    type Target = RunRecord;
+
+    fn deref(&self) -> &RunRecord {
+        &self.record
+    }
+}
+
+impl std::ops::DerefMut for StoredRun {
+    fn deref_mut(&mut self) -> &mut RunRecord {
+        &mut self.record
+    }
+}
+
+/// One journal entry as kept: arguments and result as compact JSON text (a fraction of the
+/// memory of the parsed form, which matters for a store that keeps every run), parsed back
+/// when the entry is read.
+#[derive(Clone)]
+struct Kept {
+    seq: i64,
+    key: CallKey,
+    state: EntryState,
+    effect: String,
+    connector: String,
+    action: String,
+    args: Box<[u8]>,
+    result: Option<Box<[u8]>>,
+    error: Option<String>,
+    started_at: i64,
+    finished_at: Option<i64>,
+    approval_id: Option<i64>,
+}
+
+impl Kept {
+    /// The entry as the [`Store`] API gives it.
+    fn entry(&self) -> StoreResult<JournalEntry> {
+        Ok(JournalEntry {
+            seq: self.seq,
+            key: self.key.clone(),
+            state: self.state,
+            effect: self.effect.clone(),
+            connector: self.connector.clone(),
+            action: self.action.clone(),
+            args: parse_kept(&self.args, &self.key)?,
+            result: self.result.as_deref().map(|r| parse_kept(r, &self.key)).transpose()?,
+            error: self.error.clone(),
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            approval_id: self.approval_id,
+        })
+    }
+}
+
+/// JSON as kept in memory: compact UTF-8 text. Text handed over is kept as it is; a value
+/// is written through `scratch` (which keeps its capacity from one value to the next) so
+/// that the kept copy is one exact allocation.
+fn kept_text(json: JournalJson, scratch: &mut Vec<u8>) -> StoreResult<Box<[u8]>> {
+    let json = match json {
+        JournalJson::Text(text) => return Ok(text.into_bytes().into_boxed_slice()),
+        JournalJson::Value(json) => json,
+    };
+    scratch.clear();
+    serde_json::to_writer(&mut *scratch, &json).map_err(|e| {
+        StoreError::new(StoreErrorKind::Corrupt, format!("a journal value cannot be written as JSON: {e}"))
+    })?;
+    Ok(Box::from(scratch.as_slice()))
+}
+
+fn parse_kept(text: &[u8], key: &CallKey) -> StoreResult<Json> {
+    serde_json::from_slice(text).map_err(|e| {
+        StoreError::new(
+            StoreErrorKind::Corrupt,
+            format!("the journal entry of the call {key} cannot be read: {e}"),
+        )
+    })
 }
 
 /// One run's journal entries.
 #[derive(Default)]
 struct RunJournal {
     /// In recording order; a replaced entry leaves `None` behind.
-    entries: Vec<Option<JournalEntry>>,
-    /// Where each key's entry is in `entries`: by call-site id, then loop indices.
+    entries: Vec<Option<Kept>>,
+    /// Where each key's entry is in `entries`: by call-site id, then loop indices. Kept
+    /// once the journal has [`INDEX_FROM`] entries; a shorter one is searched.
     index: BTreeMap<String, BTreeMap<String, usize>>,
 }
 
 impl RunJournal {
     fn position(&self, key: &CallKey) -> Option<usize> {
+        if self.entries.len() < INDEX_FROM {
+            // A short journal is searched, newest first (the usual lookup is the entry just
+            // written): cheaper than keeping a map.
+            return self.entries.iter().rposition(|slot| {
+                slot.as_ref().is_some_and(|e| e.key.site == key.site && e.key.indices == key.indices)
+            });
+        }
         self.index.get(&key.site)?.get(&key.indices).copied()
     }
 
-    fn live(&self) -> impl Iterator<Item = &JournalEntry> {
+    /// Appends an entry, indexing it once the journal is long enough to need the index.
+    fn push(&mut self, entry: Kept) {
+        let at = self.entries.len();
+        if at + 1 == INDEX_FROM {
+            for (i, e) in self.entries.iter().enumerate() {
+                if let Some(e) = e {
+                    Self::index_one(&mut self.index, &e.key, i);
+                }
+            }
+        }
+        if at + 1 >= INDEX_FROM {
+            Self::index_one(&mut self.index, &entry.key, at);
+        }
+        self.entries.push(Some(entry));
+    }
+
+    fn index_one(index: &mut BTreeMap<String, BTreeMap<String, usize>>, key: &CallKey, at: usize) {
+        match index.get_mut(&key.site) {
+            Some(by_indices) => {
+                by_indices.insert(key.indices.clone(), at);
+            }
+            None => {
+                index.insert(key.site.clone(), BTreeMap::from([(key.indices.clone(), at)]));
+            }
+        }
+    }
+
+    fn live(&self) -> impl Iterator<Item = &Kept> {
         self.entries.iter().flatten()
     }
 }
@@ -122,12 +287,12 @@ impl Inner {
         self.runs.get(index).filter(|r| r.id == run_id).map(|_| index)
     }
 
-    fn entry(&self, key: &CallKey) -> Option<&JournalEntry> {
+    fn entry(&self, key: &CallKey) -> Option<&Kept> {
         let run = self.journal.get(&key.run_id)?;
         run.entries.get(run.position(key)?)?.as_ref()
     }
 
-    fn entry_mut(&mut self, key: &CallKey) -> Option<&mut JournalEntry> {
+    fn entry_mut(&mut self, key: &CallKey) -> Option<&mut Kept> {
         let run = self.journal.get_mut(&key.run_id)?;
         let at = run.position(key)?;
         run.entries.get_mut(at)?.as_mut()
@@ -149,22 +314,17 @@ impl Inner {
         Ok(())
     }
 
-    fn push_entry(&mut self, entry: JournalEntry) -> i64 {
+    fn push_entry(&mut self, entry: Kept) -> i64 {
         let seq = entry.seq;
+        let hint = self.journal_hint;
         let run = match self.journal.get_mut(&entry.key.run_id) {
             Some(run) => run,
-            None => self.journal.entry(entry.key.run_id.clone()).or_default(),
+            None => self
+                .journal
+                .entry(entry.key.run_id.clone())
+                .or_insert_with(|| RunJournal { entries: Vec::with_capacity(hint), index: BTreeMap::new() }),
         };
-        let at = run.entries.len();
-        match run.index.get_mut(&entry.key.site) {
-            Some(by_indices) => {
-                by_indices.insert(entry.key.indices.clone(), at);
-            }
-            None => {
-                run.index.insert(entry.key.site.clone(), BTreeMap::from([(entry.key.indices.clone(), at)]));
-            }
-        }
-        run.entries.push(Some(entry));
+        run.push(entry);
         seq
     }
 }
@@ -173,13 +333,27 @@ impl Inner {
     /// Refuses a batch that breaks a rule of the journal anywhere, before any of it is
     /// applied (a batch is all or nothing).
     fn check_writes(&self, writes: &[JournalWrite]) -> StoreResult<()> {
-        let mut states: HashMap<&CallKey, EntryState> = HashMap::new();
+        // What the batch itself did to each key so far: a short list for the usual small
+        // batch, a map past that.
+        let mut recent: Vec<(&CallKey, EntryState)> = Vec::new();
+        let mut states: FxHashMap<&CallKey, EntryState> = FxHashMap::default();
+        let small = writes.len() <= SMALL_BATCH;
+        if small {
+            recent.reserve_exact(writes.len());
+        } else {
+            states.reserve(writes.len());
+        }
         for w in writes {
             let key = match w {
                 JournalWrite::Done { intent, .. } | JournalWrite::Intent(intent) => &intent.key,
                 JournalWrite::Complete { key, .. } => key,
             };
-            let state = states.get(key).copied().or_else(|| self.entry(key).map(|e| e.state));
+            let batched = if small {
+                recent.iter().rev().find(|(k, _)| *k == key).map(|(_, s)| *s)
+            } else {
+                states.get(key).copied()
+            };
+            let state = batched.or_else(|| self.entry(key).map(|e| e.state));
             let ended = |outcome: &Outcome| match outcome {
                 Outcome::Returned(_) => EntryState::Done,
                 Outcome::Failed(_) => EntryState::Failed,
@@ -203,70 +377,100 @@ impl Inner {
                     return Err(StoreError::not_found(format!("no intent is journaled for the call {key}")));
                 }
             };
-            states.insert(key, next);
+            if small {
+                recent.push((key, next));
+            } else {
+                states.insert(key, next);
+            }
         }
         Ok(())
     }
 
     /// Applies one write of a checked batch, taking its data without copying it: the `seq`
     /// of the entry written.
-    fn apply_write(&mut self, write: JournalWrite) -> StoreResult<i64> {
+    fn apply_write(&mut self, write: JournalWrite, scratch: &mut Vec<u8>) -> StoreResult<i64> {
         match write {
             JournalWrite::Done { intent, outcome, finished_at } => {
-                self.replace_entry(&intent.key)?;
-                let mut entry = self.entry_from(intent);
-                take_outcome(&mut entry, outcome, finished_at);
+                // Converted first: nothing is changed when the conversion fails.
+                let mut entry = self.entry_from(intent, scratch)?;
+                take_outcome(&mut entry, outcome, finished_at, scratch)?;
+                self.replace_entry(&entry.key)?;
                 Ok(self.push_entry(entry))
             }
             JournalWrite::Intent(intent) => {
-                self.replace_entry(&intent.key)?;
-                let entry = self.entry_from(intent);
+                let entry = self.entry_from(intent, scratch)?;
+                self.replace_entry(&entry.key)?;
                 Ok(self.push_entry(entry))
             }
             JournalWrite::Complete { key, outcome, finished_at } => {
                 let entry = self.entry_mut(&key).ok_or_else(|| {
                     StoreError::not_found(format!("no intent is journaled for the call {key}"))
                 })?;
-                take_outcome(entry, outcome, finished_at);
+                take_outcome(entry, outcome, finished_at, scratch)?;
                 Ok(entry.seq)
             }
         }
     }
 
     /// Checks then applies a batch: all of it or nothing.
-    fn write_all(&mut self, writes: Vec<JournalWrite>) -> StoreResult<Option<i64>> {
-        self.check_writes(&writes)?;
-        let mut last = None;
-        for w in writes {
-            last = Some(self.apply_write(w)?);
-        }
-        Ok(last)
+    fn write_all(&mut self, mut writes: Vec<JournalWrite>) -> StoreResult<Option<i64>> {
+        self.write_drain(&mut writes)
     }
 
-    fn entry_from(&mut self, intent: Intent) -> JournalEntry {
+    /// [`Inner::write_all`], leaving `writes` empty (with its capacity) whatever the result.
+    fn write_drain(&mut self, writes: &mut Vec<JournalWrite>) -> StoreResult<Option<i64>> {
+        if let Err(e) = self.check_writes(writes) {
+            writes.clear();
+            return Err(e);
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let mut last = Ok(None);
+        for w in writes.drain(..) {
+            match self.apply_write(w, &mut scratch) {
+                Ok(seq) => last = Ok(Some(seq)),
+                Err(e) => {
+                    last = Err(e);
+                    break;
+                }
+            }
+        }
+        // Large values leave a large buffer behind: not kept past a modest size.
+        if scratch.capacity() <= SCRATCH_KEPT {
+            self.scratch = scratch;
+        }
+        last
+    }
+
+    fn entry_from(&mut self, intent: Intent, scratch: &mut Vec<u8>) -> StoreResult<Kept> {
+        let args = kept_text(intent.args, scratch)?;
         self.next_seq += 1;
-        JournalEntry {
+        Ok(Kept {
             seq: self.next_seq,
             key: intent.key,
             state: EntryState::Intent,
             effect: intent.effect,
             connector: intent.connector,
             action: intent.action,
-            args: intent.args,
+            args,
             result: None,
             error: None,
             started_at: intent.started_at,
             finished_at: None,
             approval_id: intent.approval_id,
-        }
+        })
     }
 }
 
-fn take_outcome(entry: &mut JournalEntry, outcome: Outcome, finished_at: i64) {
+fn take_outcome(
+    entry: &mut Kept,
+    outcome: Outcome,
+    finished_at: i64,
+    scratch: &mut Vec<u8>,
+) -> StoreResult<()> {
     match outcome {
         Outcome::Returned(result) => {
+            entry.result = Some(kept_text(result, scratch)?);
             entry.state = EntryState::Done;
-            entry.result = Some(result);
         }
         Outcome::Failed(error) => {
             entry.state = EntryState::Failed;
@@ -274,20 +478,23 @@ fn take_outcome(entry: &mut JournalEntry, outcome: Outcome, finished_at: i64) {
         }
     }
     entry.finished_at = Some(finished_at);
+    Ok(())
 }
 
 impl Store for MemoryStore {
     fn create_run(&self, run: &NewRun) -> StoreResult<RunRecord> {
         let mut inner = self.lock();
+        let record = run.record((inner.next_run + 1).to_string());
+        // Built before the run is numbered: run `n` must stay at index `n - 1`.
+        let stored = StoredRun::new(&record)?;
         inner.next_run += 1;
-        let record = run.record(inner.next_run.to_string());
-        inner.runs.push(record.clone());
+        inner.runs.push(stored);
         Ok(record)
     }
 
     fn get_run(&self, run_id: &str) -> StoreResult<Option<RunRecord>> {
         let inner = self.lock();
-        Ok(inner.run_index(run_id).and_then(|i| inner.runs.get(i)).cloned())
+        inner.run_index(run_id).and_then(|i| inner.runs.get(i)).map(StoredRun::full).transpose()
     }
 
     fn update_run(&self, run_id: &str, update: &RunUpdate) -> StoreResult<()> {
@@ -302,15 +509,15 @@ impl Store for MemoryStore {
 
     fn list_runs(&self, filter: &RunFilter) -> StoreResult<Vec<RunRecord>> {
         let inner = self.lock();
-        Ok(inner
+        inner
             .runs
             .iter()
             .rev()
             .filter(|r| filter.playbook.as_ref().is_none_or(|p| *p == r.playbook))
             .filter(|r| filter.status.is_none_or(|s| s == r.status))
             .take(filter.limit.unwrap_or(usize::MAX))
-            .cloned()
-            .collect())
+            .map(StoredRun::full)
+            .collect()
     }
 
     fn lease_run(&self, run_id: &str) -> StoreResult<Option<RunLease>> {
@@ -348,6 +555,10 @@ impl Store for MemoryStore {
         self.lock().write_all(writes).map(|_| ())
     }
 
+    fn write_journal_from(&self, writes: &mut Vec<JournalWrite>) -> StoreResult<()> {
+        self.lock().write_drain(writes).map(|_| ())
+    }
+
     fn finish_run(
         &self,
         run_id: &str,
@@ -355,7 +566,10 @@ impl Store for MemoryStore {
         update: &RunUpdate,
         case: &Case,
     ) -> StoreResult<()> {
-        let body = case_text(case)?;
+        // Sized from the last case, so the text is written without growing its buffer.
+        let hint = self.lock().case_hint;
+        let mut body = Vec::with_capacity(hint + hint / 8);
+        serde_json::to_writer(&mut body, case).map_err(case_error)?;
         let mut inner = self.lock();
         let Some(index) = inner.run_index(run_id) else {
             return Err(StoreError::not_found(format!("there is no run {run_id}")));
@@ -364,29 +578,36 @@ impl Store for MemoryStore {
         if let Some(run) = inner.runs.get_mut(index) {
             run.apply(update);
         }
+        inner.case_hint = body.len();
+        inner.journal_hint = inner.journal.get(run_id).map_or(0, |j| j.entries.len());
         inner.cases.insert(run_id.to_string(), body);
         Ok(())
     }
 
     fn journal_entry(&self, key: &CallKey) -> StoreResult<Option<JournalEntry>> {
-        Ok(self.lock().entry(key).cloned())
+        self.lock().entry(key).map(Kept::entry).transpose()
     }
 
     fn journal(&self, run_id: &str) -> StoreResult<Vec<JournalEntry>> {
         let inner = self.lock();
-        Ok(inner.journal.get(run_id).map(|run| run.live().cloned().collect()).unwrap_or_default())
+        inner.journal.get(run_id).map_or(Ok(Vec::new()), |run| run.live().map(Kept::entry).collect())
     }
 
     fn unfinished_intents(&self, run_id: Option<&str>) -> StoreResult<Vec<JournalEntry>> {
         let inner = self.lock();
-        let is_intent = |e: &&JournalEntry| e.state == EntryState::Intent;
+        let is_intent = |e: &&Kept| e.state == EntryState::Intent;
         let mut out: Vec<JournalEntry> = match run_id {
             Some(r) => inner
                 .journal
                 .get(r)
-                .map(|run| run.live().filter(is_intent).cloned().collect())
-                .unwrap_or_default(),
-            None => inner.journal.values().flat_map(RunJournal::live).filter(is_intent).cloned().collect(),
+                .map_or(Ok(Vec::new()), |run| run.live().filter(is_intent).map(Kept::entry).collect())?,
+            None => inner
+                .journal
+                .values()
+                .flat_map(RunJournal::live)
+                .filter(is_intent)
+                .map(Kept::entry)
+                .collect::<StoreResult<_>>()?,
         };
         out.sort_by_key(|e| e.seq);
         Ok(out)
@@ -459,14 +680,14 @@ impl Store for MemoryStore {
     }
 
     fn save_case(&self, run_id: &str, case: &Json) -> StoreResult<()> {
-        self.lock().cases.insert(run_id.to_string(), case.to_string());
+        self.lock().cases.insert(run_id.to_string(), case.to_string().into_bytes());
         Ok(())
     }
 
     fn load_case(&self, run_id: &str) -> StoreResult<Option<Json>> {
         let inner = self.lock();
         let Some(text) = inner.cases.get(run_id) else { return Ok(None) };
-        serde_json::from_str(text).map(Some).map_err(|e| {
+        serde_json::from_slice(text).map(Some).map_err(|e| {
             StoreError::new(StoreErrorKind::Corrupt, format!("the case of run {run_id} cannot be read: {e}"))
         })
     }
@@ -520,5 +741,64 @@ mod tests {
     #[test]
     fn memory_store_passes_the_suite() {
         super::super::suite::all(&|| Box::new(MemoryStore::new()));
+    }
+
+    fn intent(run: &str, site: &str, indices: &str) -> Intent {
+        Intent {
+            key: CallKey::new(run, site, indices),
+            effect: "write".to_string(),
+            connector: "mail".to_string(),
+            action: "quarantine".to_string(),
+            args: JournalJson::text_of(&serde_json::json!({ "site": site, "i": indices })),
+            started_at: 1,
+            approval_id: None,
+        }
+    }
+
+    /// Short journals are searched, long ones indexed: both find every entry, through
+    /// retries, past the point where the index is built.
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn long_journals_find_every_entry() {
+        let store = MemoryStore::new();
+        let run = store
+            .create_run(&NewRun {
+                playbook: "p".to_string(),
+                playbook_hash: "h".to_string(),
+                alert: Json::Null,
+                created_at: 0,
+            })
+            .unwrap();
+        let n = INDEX_FROM * 3;
+        for i in 0..n {
+            let (site, indices) = (format!("s{}", i % 7), format!("{i}"));
+            store.record_intent(&intent(&run.id, &site, &indices)).unwrap();
+            if i % 3 == 0 {
+                // A retry of an unfinished intent replaces it.
+                store.record_intent(&intent(&run.id, &site, &indices)).unwrap();
+            }
+            if i % 2 == 0 {
+                let key = CallKey::new(&run.id, &site, &indices);
+                let outcome = Outcome::Returned(JournalJson::text_of(&serde_json::json!(i)));
+                store.complete(&key, &outcome, 2).unwrap();
+            }
+        }
+        for i in 0..n {
+            let key = CallKey::new(&run.id, &format!("s{}", i % 7), &format!("{i}"));
+            let entry = store.journal_entry(&key).unwrap().unwrap();
+            assert_eq!(entry.key, key);
+            assert_eq!(entry.args, serde_json::json!({ "site": key.site, "i": key.indices }));
+            if i % 2 == 0 {
+                assert_eq!(entry.state, EntryState::Done);
+                assert_eq!(entry.result, Some(serde_json::json!(i)));
+                let again = store.record_intent(&intent(&run.id, &key.site, &key.indices));
+                assert_eq!(again.unwrap_err().kind, StoreErrorKind::Conflict);
+            } else {
+                assert_eq!(entry.state, EntryState::Intent);
+            }
+        }
+        assert!(store.journal_entry(&CallKey::new(&run.id, "s0", "1")).unwrap().is_none());
+        assert_eq!(store.journal(&run.id).unwrap().len(), n);
+        assert_eq!(store.unfinished_intents(Some(&run.id)).unwrap().len(), n / 2);
     }
 }

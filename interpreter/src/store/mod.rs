@@ -226,6 +226,80 @@ impl fmt::Display for CallKey {
     }
 }
 
+/// A JSON value on its way into the journal: a value, or the compact JSON text of one. The
+/// engine hands arguments and results over as text, written once from the copy the case
+/// keeps, since both stores keep text.
+#[derive(Clone, Debug)]
+pub enum JournalJson {
+    Value(Json),
+    Text(String),
+}
+
+impl JournalJson {
+    /// `json` written as compact text.
+    pub fn text_of(json: &Json) -> JournalJson {
+        JournalJson::text_via(json, &mut Vec::new())
+    }
+
+    /// `json` written as compact text through `scratch`, a buffer kept from one call to the
+    /// next, so the text is one allocation of the exact size.
+    pub fn text_via(json: &Json, scratch: &mut Vec<u8>) -> JournalJson {
+        scratch.clear();
+        let text = serde_json::to_writer(&mut *scratch, json)
+            .ok()
+            .and_then(|()| std::str::from_utf8(scratch).ok().map(str::to_string));
+        // Large values leave a large buffer behind: not kept past a modest size.
+        if scratch.capacity() > 64 * 1024 {
+            *scratch = Vec::new();
+        }
+        match text {
+            Some(text) => JournalJson::Text(text),
+            // Not reached (a JSON value always writes, as UTF-8); keeps the value if it were.
+            None => JournalJson::Value(json.clone()),
+        }
+    }
+
+    /// The compact JSON text.
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            JournalJson::Value(json) => std::borrow::Cow::Owned(json.to_string()),
+            JournalJson::Text(text) => std::borrow::Cow::Borrowed(text),
+        }
+    }
+
+    /// The compact JSON text, owned.
+    pub fn into_text(self) -> String {
+        match self {
+            JournalJson::Value(json) => json.to_string(),
+            JournalJson::Text(text) => text,
+        }
+    }
+
+    /// The value (text is parsed; `None` if it is not JSON).
+    pub fn to_json(&self) -> Option<Json> {
+        match self {
+            JournalJson::Value(json) => Some(json.clone()),
+            JournalJson::Text(text) => serde_json::from_str(text).ok(),
+        }
+    }
+}
+
+impl From<Json> for JournalJson {
+    fn from(json: Json) -> JournalJson {
+        JournalJson::Value(json)
+    }
+}
+
+impl PartialEq for JournalJson {
+    /// Equal when they hold the same JSON value, whatever the form.
+    fn eq(&self, other: &JournalJson) -> bool {
+        match (self, other) {
+            (JournalJson::Value(a), JournalJson::Value(b)) => a == b,
+            _ => self.to_json().is_some_and(|a| other.to_json().is_some_and(|b| a == b)),
+        }
+    }
+}
+
 /// What is recorded before an action call.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Intent {
@@ -235,7 +309,7 @@ pub struct Intent {
     pub connector: String,
     pub action: String,
     /// Arguments keyed by parameter name.
-    pub args: Json,
+    pub args: JournalJson,
     pub started_at: i64,
     /// The approval (its store id) that allowed the call, if any.
     pub approval_id: Option<i64>,
@@ -244,7 +318,7 @@ pub struct Intent {
 /// How an action call ended.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
-    Returned(Json),
+    Returned(JournalJson),
     Failed(String),
 }
 
@@ -446,6 +520,12 @@ pub trait Store: Send + Sync {
         }
         Ok(())
     }
+    /// [`Store::write_journal`] of the writes in `writes`, which is left empty whatever the
+    /// result, with its capacity kept where the store can: the engine reuses one buffer for
+    /// all the batches of a run.
+    fn write_journal_from(&self, writes: &mut Vec<JournalWrite>) -> StoreResult<()> {
+        self.write_journal(std::mem::take(writes))
+    }
     /// Ends a run (or an attempt of it): the last journal writes, the run's new status and
     /// its case, as one commit where the store has commits.
     fn finish_run(
@@ -522,7 +602,7 @@ pub(crate) mod suite {
             effect: effect.to_string(),
             connector: "mail".to_string(),
             action: "quarantine".to_string(),
-            args: json!({"message": {"id": "m1"}}),
+            args: json!({"message": {"id": "m1"}}).into(),
             started_at: 100,
             approval_id: None,
         }
@@ -610,7 +690,7 @@ pub(crate) mod suite {
         assert_eq!(store.unfinished_intents(Some(&run.id)).unwrap().len(), 2);
         assert_eq!(store.unfinished_intents(None).unwrap().len(), 3);
 
-        store.complete(&key0, &Outcome::Returned(json!({"ok": true})), 150).unwrap();
+        store.complete(&key0, &Outcome::Returned(json!({"ok": true}).into()), 150).unwrap();
         store.complete(&key1, &Outcome::Failed("mailbox locked".into()), 160).unwrap();
         let e0 = store.journal_entry(&key0).unwrap().unwrap();
         assert_eq!(e0.state, EntryState::Done);
@@ -629,9 +709,10 @@ pub(crate) mod suite {
         assert_eq!(store.journal_entry(&key1).unwrap().unwrap().error, None);
         assert!(retry > s1);
 
-        let done_twice = store.complete(&key0, &Outcome::Returned(json!(1)), 1);
+        let done_twice = store.complete(&key0, &Outcome::Returned(json!(1).into()), 1);
         assert_eq!(done_twice.unwrap_err().kind, StoreErrorKind::Conflict);
-        let none = store.complete(&CallKey::new(&run.id, "nowhere", ""), &Outcome::Returned(json!(1)), 1);
+        let none =
+            store.complete(&CallKey::new(&run.id, "nowhere", ""), &Outcome::Returned(json!(1).into()), 1);
         assert_eq!(none.unwrap_err().kind, StoreErrorKind::NotFound);
 
         let entries = store.journal(&run.id).unwrap();
@@ -642,21 +723,21 @@ pub(crate) mod suite {
 
         // A read is journaled with its outcome in one step, with the same conflicts.
         let read = intent(&other.id, "playbook:p/2", "", "read");
-        let s2 = store.record_done(&read, &Outcome::Returned(json!({"score": 3})), 170).unwrap();
+        let s2 = store.record_done(&read, &Outcome::Returned(json!({"score": 3}).into()), 170).unwrap();
         let e2 = store.journal_entry(&read.key).unwrap().unwrap();
         assert_eq!(e2.seq, s2);
         assert_eq!(e2.state, EntryState::Done);
         assert_eq!(e2.result, Some(json!({"score": 3})));
         assert_eq!(e2.finished_at, Some(170));
         assert_eq!(e2.args, json!({"message": {"id": "m1"}}));
-        let twice = store.record_done(&read, &Outcome::Returned(json!(1)), 1);
+        let twice = store.record_done(&read, &Outcome::Returned(json!(1).into()), 1);
         assert_eq!(twice.unwrap_err().kind, StoreErrorKind::Conflict);
         let failed = intent(&other.id, "playbook:p/4", "2", "read");
         store.record_done(&failed, &Outcome::Failed("timeout".into()), 180).unwrap();
         let e3 = store.journal_entry(&failed.key).unwrap().unwrap();
         assert_eq!(e3.state, EntryState::Failed);
         assert_eq!(e3.error.as_deref(), Some("timeout"));
-        let s4 = store.record_done(&failed, &Outcome::Returned(json!(2)), 190).unwrap();
+        let s4 = store.record_done(&failed, &Outcome::Returned(json!(2).into()), 190).unwrap();
         assert!(s4 > s2);
         assert_eq!(store.journal_entry(&failed.key).unwrap().unwrap().state, EntryState::Done);
         let entries = store.journal(&other.id).unwrap();

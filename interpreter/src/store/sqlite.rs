@@ -381,12 +381,12 @@ impl SqliteStore {
                               ON CONFLICT (run_id, site, indices) DO NOTHING";
         let (state, result, error, finished_at) = match outcome {
             None => (EntryState::Intent, None, None, None),
-            Some((Outcome::Returned(json), at)) => (EntryState::Done, Some(to_text(json)), None, Some(at)),
+            Some((Outcome::Returned(json), at)) => (EntryState::Done, Some(json.text()), None, Some(at)),
             Some((Outcome::Failed(message), at)) => {
                 (EntryState::Failed, None, Some(message.as_str()), Some(at))
             }
         };
-        let args = to_text(&intent.args);
+        let args = intent.args.text();
         let key = &intent.key;
         let insert = || -> Result<usize, rusqlite::Error> {
             conn.prepare_cached(INSERT).and_then(|mut st| {
@@ -467,7 +467,7 @@ impl SqliteStore {
         finished_at: i64,
     ) -> StoreResult<()> {
         let (state, result, error) = match outcome {
-            Outcome::Returned(json) => (EntryState::Done, Some(to_text(json)), None),
+            Outcome::Returned(json) => (EntryState::Done, Some(json.text()), None),
             Outcome::Failed(message) => (EntryState::Failed, None, Some(message.as_str())),
         };
         let changed = conn
@@ -669,6 +669,16 @@ impl Store for SqliteStore {
             return Ok(());
         }
         self.in_transaction("journal calls", |conn| self.write_journal_on(conn, &writes))
+    }
+
+    fn write_journal_from(&self, writes: &mut Vec<JournalWrite>) -> StoreResult<()> {
+        let result = if writes.is_empty() {
+            Ok(())
+        } else {
+            self.in_transaction("journal calls", |conn| self.write_journal_on(conn, writes))
+        };
+        writes.clear();
+        result
     }
 
     fn finish_run(
@@ -1006,7 +1016,7 @@ mod tests {
                     effect: "destructive".into(),
                     connector: "mail".into(),
                     action: "purge".into(),
-                    args: json!({"message": "m1"}),
+                    args: json!({"message": "m1"}).into(),
                     started_at: 2,
                     approval_id: None,
                 })
@@ -1078,12 +1088,12 @@ mod tests {
                             effect: "write".into(),
                             connector: "ticket".into(),
                             action: "comment".into(),
-                            args: json!({"i": i}),
+                            args: json!({"i": i}).into(),
                             started_at: i,
                             approval_id: None,
                         })
                         .unwrap();
-                    store.complete(&key, &Outcome::Returned(json!(i)), i + 1).unwrap();
+                    store.complete(&key, &Outcome::Returned(json!(i).into()), i + 1).unwrap();
                 }
             }));
         }
