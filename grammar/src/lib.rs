@@ -13,6 +13,7 @@ mod split;
 extern crate alloc;
 
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use pest::Parser as _;
 
@@ -81,49 +82,62 @@ enum Outcome {
 /// to the limit reads the same on every thread (the default for a new thread is 2 MiB).
 const WORKER_STACK: usize = 8 << 20;
 
+/// How many chunks a parsing thread takes at a time.
+const CHUNKS_PER_TAKE: usize = 8;
+
 /// Parses every chunk, on several threads for large files; results are in chunk order.
+/// Threads take chunks a few at a time from a shared counter, so work spreads by how fast
+/// each thread goes (a core busy with something else takes less), not by size up front.
 fn parse_all(file: FileId, src: &str, clean: &str, chunks: &[&split::Chunk]) -> Vec<Outcome> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     if src.len() < PARALLEL_THRESHOLD || threads < 2 || chunks.len() < 2 {
         return chunks.iter().map(|c| parse_chunk(file, src, clean, c)).collect();
     }
-    // Contiguous groups of about equal size in bytes.
-    let per_group = src.len().div_ceil(threads);
-    let mut groups: Vec<&[&split::Chunk]> = Vec::new();
-    let mut group_start = 0;
-    let mut group_bytes = 0;
-    for (i, c) in chunks.iter().enumerate() {
-        group_bytes += c.end - c.start;
-        if group_bytes >= per_group {
-            groups.push(&chunks[group_start..=i]);
-            group_start = i + 1;
-            group_bytes = 0;
-        }
-    }
-    if group_start < chunks.len() {
-        groups.push(&chunks[group_start..]);
-    }
+    let next = AtomicUsize::new(0);
+    let mut slots: Vec<Option<Outcome>> = std::iter::repeat_with(|| None).take(chunks.len()).collect();
     std::thread::scope(|scope| {
-        let handles: Vec<_> = groups
-            .iter()
-            .map(|group| {
-                let work = move || -> Vec<Outcome> {
-                    group.iter().map(|c| parse_chunk(file, src, clean, c)).collect()
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let next = &next;
+                let work = move || -> Vec<(usize, Outcome)> {
+                    let mut done = Vec::new();
+                    loop {
+                        let start = next.fetch_add(CHUNKS_PER_TAKE, Ordering::Relaxed);
+                        let Some(taken) = chunks.get(start..(start + CHUNKS_PER_TAKE).min(chunks.len()))
+                        else {
+                            break;
+                        };
+                        if taken.is_empty() {
+                            break;
+                        }
+                        done.extend(
+                            taken
+                                .iter()
+                                .enumerate()
+                                .map(|(k, c)| (start + k, parse_chunk(file, src, clean, c))),
+                        );
+                    }
+                    done
                 };
-                let builder = std::thread::Builder::new().stack_size(WORKER_STACK);
-                (group, builder.spawn_scoped(scope, work))
+                std::thread::Builder::new().stack_size(WORKER_STACK).spawn_scoped(scope, work)
             })
             .collect();
-        let mut outcomes = Vec::with_capacity(chunks.len());
-        for (group, handle) in handles {
-            match handle.map(|h| h.join()) {
-                Ok(Ok(results)) => outcomes.extend(results),
-                // A thread that could not start (or stopped) leaves its work to this one.
-                _ => outcomes.extend(group.iter().map(|c| parse_chunk(file, src, clean, c))),
+        for handle in handles {
+            if let Ok(Ok(done)) = handle.map(|h| h.join()) {
+                for (i, outcome) in done {
+                    if let Some(slot) = slots.get_mut(i) {
+                        *slot = Some(outcome);
+                    }
+                }
             }
         }
-        outcomes
-    })
+    });
+    // A chunk no thread returned (one could not start, or stopped) is parsed here.
+    slots
+        .into_iter()
+        .zip(chunks)
+        .map(|(slot, c)| slot.unwrap_or_else(|| parse_chunk(file, src, clean, c)))
+        .collect()
 }
 
 /// The most nesting the pre-parse scan lets through to the parser ([`split::nesting_exceeds`]
