@@ -427,21 +427,49 @@ fn nesting_counted(bytes: &[u8], limit: usize) -> Option<(usize, usize)> {
 
 /// An upper bound of the nesting [`nesting_exceeds`] counts in `bytes`, in one cheap pass.
 /// Each level it counts is opened at a byte of its own: a bracket, a quote, a `{` in a
-/// string, or the first letter of a word (`if`, `match`, `for`, `approve`, `list`). So the
-/// count never exceeds the number of such bytes, counting every `( [ { "` and every word
-/// that starts with `i`, `m`, `f`, `a` or `l`.
+/// string, or the first letter of `if`, `match`, `for`, `approve` or `list`. So the count
+/// never exceeds the number of `( [ { "` bytes plus the number of those words.
 fn nesting_bound(bytes: &[u8]) -> usize {
     let mut count = 0;
     let mut prev_ident = false;
-    for &b in bytes {
-        let ident = is_ident_byte(b);
-        let opens = matches!(b, b'(' | b'[' | b'{' | b'"')
-            || (ident && !prev_ident && matches!(b, b'i' | b'm' | b'f' | b'a' | b'l'));
-        count += usize::from(opens);
+    for (i, &b) in bytes.iter().enumerate() {
+        let class = BYTE_CLASS[usize::from(b)];
+        let ident = class >= IDENT;
+        if class == OPENS {
+            count += 1;
+        } else if class == KEYWORD_START && !prev_ident {
+            let rest = bytes.get(i..).unwrap_or_default();
+            let len = rest.iter().position(|&c| !is_ident_byte(c)).unwrap_or(rest.len());
+            if matches!(rest.get(..len), Some(b"if" | b"match" | b"for" | b"approve" | b"list")) {
+                count += 1;
+            }
+        }
         prev_ident = ident;
     }
     count
 }
+
+/// Byte classes for [`nesting_bound`]: other bytes, `( [ { "`, identifier bytes, and the
+/// identifier bytes that start a nesting keyword.
+const OPENS: u8 = 1;
+const IDENT: u8 = 2;
+const KEYWORD_START: u8 = 3;
+const BYTE_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = if c.is_ascii_alphanumeric() || c == b'_' {
+            if matches!(c, b'i' | b'm' | b'f' | b'a' | b'l') { KEYWORD_START } else { IDENT }
+        } else if matches!(c, b'(' | b'[' | b'{' | b'"') {
+            OPENS
+        } else {
+            0
+        };
+        b += 1;
+    }
+    table
+};
 
 /// True when `text` holds nothing but whitespace and comments.
 pub(crate) fn is_blank(text: &str) -> bool {
