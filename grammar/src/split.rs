@@ -167,14 +167,8 @@ pub(crate) fn scan(file: FileId, src: &str) -> Scan {
                 continue;
             }
             b'"' => {
-                let raw = i > 0 && bytes[i - 1] == b'r' && !(i > 1 && is_ident_byte(bytes[i - 2]));
-                if raw {
-                    // Raw string: up to the next quote or the end of the line.
-                    let mut end = i + 1;
-                    while end < bytes.len() && bytes[end] != b'"' && bytes[end] != b'\n' {
-                        end += 1;
-                    }
-                    i = if bytes.get(end) == Some(&b'"') { end + 1 } else { end };
+                if let Some(end) = raw_string_end(bytes, i) {
+                    i = end;
                     continue;
                 }
                 modes.push((Mode::Str, depth));
@@ -209,6 +203,22 @@ pub(crate) fn scan(file: FileId, src: &str) -> Scan {
     // the original text if it somehow did.
     let clean = String::from_utf8(clean).unwrap_or_else(|_| src.to_string());
     Scan { chunks, comments, clean }
+}
+
+/// Where a raw string `r"..."` whose quote is at `quote` ends (just past its closing quote,
+/// or at the end of its line if it has none); `None` when the quote does not open a raw
+/// string (no `r` right before it, or an `r` that ends a longer word).
+fn raw_string_end(bytes: &[u8], quote: usize) -> Option<usize> {
+    let raw = quote > 0
+        && bytes.get(quote - 1) == Some(&b'r')
+        && !(quote > 1 && bytes.get(quote - 2).is_some_and(|&b| is_ident_byte(b)));
+    if !raw {
+        return None;
+    }
+    let rest = bytes.get(quote + 1..).unwrap_or_default();
+    let len = rest.iter().position(|&b| b == b'"' || b == b'\n').unwrap_or(rest.len());
+    let end = quote + 1 + len;
+    Some(if bytes.get(end) == Some(&b'"') { end + 1 } else { end })
 }
 
 /// The number of bytes from `start` on that `keep` accepts (at least one: the byte at
@@ -386,15 +396,9 @@ fn nesting_counted(bytes: &[u8], limit: usize) -> Option<(usize, usize)> {
                 total = total.saturating_sub(1);
             }
             b'"' => {
-                let raw = i > 0 && bytes[i - 1] == b'r' && !(i > 1 && is_ident_byte(bytes[i - 2]));
-                if raw {
-                    // Raw string: up to the next quote or the end of the line.
-                    let mut end = i + 1;
-                    while end < bytes.len() && bytes[end] != b'"' && bytes[end] != b'\n' {
-                        end += 1;
-                    }
+                if let Some(end) = raw_string_end(bytes, i) {
                     prev_sig = b'"';
-                    i = if bytes.get(end) == Some(&b'"') { end + 1 } else { end };
+                    i = end;
                     continue;
                 }
                 stack.push((Open::Str, 0, 0));
