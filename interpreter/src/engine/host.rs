@@ -12,11 +12,7 @@ use parry_compiler::ir::{ApprovalDecision, EffectKind, Type};
 use serde_json::Value as Json;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
-
-/// The most room made up front for a run's pending journal writes.
-const MAX_BATCH_HINT: usize = 64;
 
 /// What is journaled when a call ends.
 enum Later {
@@ -86,12 +82,7 @@ impl<'e> EngineHost<'e> {
     }
 
     fn push_pending(&self, write: JournalWrite) {
-        let mut pending = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if pending.capacity() == 0 {
-            // Room for the largest batch seen: the buffer is kept for the whole run.
-            pending.reserve(self.engine.batch_hint.load(Ordering::Relaxed));
-        }
-        pending.push(write);
+        self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(write);
     }
 
     /// Commits the pending writes, with `then` (an intent) last in the same commit.
@@ -101,7 +92,6 @@ impl<'e> EngineHost<'e> {
         if pending.is_empty() {
             return Ok(());
         }
-        self.engine.batch_hint.fetch_max(pending.len().min(MAX_BATCH_HINT), Ordering::Relaxed);
         // The buffer comes back empty, whatever the result, with its room kept.
         let result = self.engine.store.write_journal_from(&mut pending);
         drop(pending);

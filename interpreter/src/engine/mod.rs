@@ -309,8 +309,6 @@ pub struct Engine {
     action_hint: AtomicUsize,
     /// Names decoded action results share.
     names: value::Names,
-    /// The largest batch of journal writes seen (capped): the room a run's buffer starts with.
-    batch_hint: AtomicUsize,
 }
 
 impl Engine {
@@ -343,7 +341,6 @@ impl Engine {
             hashes,
             action_hint: AtomicUsize::new(0),
             names: value::Names::new(),
-            batch_hint: AtomicUsize::new(0),
         }
     }
 

@@ -68,9 +68,6 @@ const SCRATCH_KEPT: usize = 64 * 1024;
 /// A run's journal gets an index from this many entries on.
 const INDEX_FROM: usize = 32;
 
-/// Up to this many writes, a batch is checked with a list rather than a map.
-const SMALL_BATCH: usize = 16;
-
 /// A run as kept: its record without the alert, and the alert as compact JSON text.
 struct StoredRun {
     /// `alert` is `null` here.
@@ -333,27 +330,15 @@ impl Inner {
     /// Refuses a batch that breaks a rule of the journal anywhere, before any of it is
     /// applied (a batch is all or nothing).
     fn check_writes(&self, writes: &[JournalWrite]) -> StoreResult<()> {
-        // What the batch itself did to each key so far: a short list for the usual small
-        // batch, a map past that.
-        let mut recent: Vec<(&CallKey, EntryState)> = Vec::new();
+        // What the batch itself did to each key so far.
         let mut states: FxHashMap<&CallKey, EntryState> = FxHashMap::default();
-        let small = writes.len() <= SMALL_BATCH;
-        if small {
-            recent.reserve_exact(writes.len());
-        } else {
-            states.reserve(writes.len());
-        }
+        states.reserve(writes.len());
         for w in writes {
             let key = match w {
                 JournalWrite::Done { intent, .. } | JournalWrite::Intent(intent) => &intent.key,
                 JournalWrite::Complete { key, .. } => key,
             };
-            let batched = if small {
-                recent.iter().rev().find(|(k, _)| *k == key).map(|(_, s)| *s)
-            } else {
-                states.get(key).copied()
-            };
-            let state = batched.or_else(|| self.entry(key).map(|e| e.state));
+            let state = states.get(key).copied().or_else(|| self.entry(key).map(|e| e.state));
             let ended = |outcome: &Outcome| match outcome {
                 Outcome::Returned(_) => EntryState::Done,
                 Outcome::Failed(_) => EntryState::Failed,
@@ -377,11 +362,7 @@ impl Inner {
                     return Err(StoreError::not_found(format!("no intent is journaled for the call {key}")));
                 }
             };
-            if small {
-                recent.push((key, next));
-            } else {
-                states.insert(key, next);
-            }
+            states.insert(key, next);
         }
         Ok(())
     }

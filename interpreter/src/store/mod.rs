@@ -267,14 +267,6 @@ impl JournalJson {
         }
     }
 
-    /// The compact JSON text, owned.
-    pub fn into_text(self) -> String {
-        match self {
-            JournalJson::Value(json) => json.to_string(),
-            JournalJson::Text(text) => text,
-        }
-    }
-
     /// The value (text is parsed; `None` if it is not JSON).
     pub fn to_json(&self) -> Option<Json> {
         match self {
