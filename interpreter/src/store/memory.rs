@@ -54,9 +54,8 @@ struct Inner {
     /// Cases as JSON text (UTF-8 bytes), as the SQLite store keeps them.
     cases: BTreeMap<String, Vec<u8>>,
     undo_log: BTreeMap<(String, i64), UndoState>,
-    /// The size of the last case written and the number of journal entries of the last run
-    /// finished: how much room to make up front for the next ones.
-    case_hint: usize,
+    /// The number of journal entries of the last run finished: how much room to make up
+    /// front for the next one's.
     journal_hint: usize,
     /// Where journal values are written before they are kept.
     scratch: Vec<u8>,
@@ -547,10 +546,7 @@ impl Store for MemoryStore {
         update: &RunUpdate,
         case: &Case,
     ) -> StoreResult<()> {
-        // Sized from the last case, so the text is written without growing its buffer.
-        let hint = self.lock().case_hint;
-        let mut body = Vec::with_capacity(hint + hint / 8);
-        serde_json::to_writer(&mut body, case).map_err(case_error)?;
+        let body = case_text(case)?.into_bytes();
         let mut inner = self.lock();
         let Some(index) = inner.run_index(run_id) else {
             return Err(StoreError::not_found(format!("there is no run {run_id}")));
@@ -559,7 +555,6 @@ impl Store for MemoryStore {
         if let Some(run) = inner.runs.get_mut(index) {
             run.apply(update);
         }
-        inner.case_hint = body.len();
         inner.journal_hint = inner.journal.get(run_id).map_or(0, |j| j.entries.len());
         inner.cases.insert(run_id.to_string(), body);
         Ok(())
