@@ -35,8 +35,6 @@ pub(super) struct EngineHost<'e> {
     fresh: bool,
     /// Journal writes not committed yet (see [`EngineHost::action`] for when they are).
     pending: Mutex<Vec<JournalWrite>>,
-    /// The last time stamp written, with its text: calls close together share it.
-    last_time: Mutex<Option<(i64, String)>>,
     /// Where arguments and results are written as JSON text for the journal.
     scratch: Mutex<Vec<u8>>,
 }
@@ -50,7 +48,6 @@ impl<'e> EngineHost<'e> {
             store_failure: Mutex::new(None),
             fresh,
             pending: Mutex::new(Vec::new()),
-            last_time: Mutex::new(None),
             scratch: Mutex::new(Vec::new()),
         }
     }
@@ -60,19 +57,6 @@ impl<'e> EngineHost<'e> {
         match self.scratch.lock() {
             Ok(mut scratch) => JournalJson::text_via(json, &mut scratch),
             Err(_) => JournalJson::text_of(json),
-        }
-    }
-
-    /// [`value::format_time`], reusing the text of the last time stamp when it is the same.
-    fn time(&self, ms: i64) -> String {
-        let Ok(mut last) = self.last_time.lock() else { return value::format_time(ms) };
-        match &*last {
-            Some((at, text)) if *at == ms => text.clone(),
-            _ => {
-                let text = value::format_time(ms);
-                *last = Some((ms, text.clone()));
-                text
-            }
         }
     }
 
@@ -186,7 +170,7 @@ impl Host for EngineHost<'_> {
         let key = CallKey::new(&self.run_id, site, indices);
         let effectful = call.effect > EffectKind::Read;
         let started = now_ms();
-        let mut rec = record(&call, Json::Object(call.args_json()), self.time(started));
+        let mut rec = record(&call, Json::Object(call.args_json()), value::format_time(started));
 
         if engine.options.dry_run && effectful {
             rec.status = ActionStatus::Skipped;
@@ -275,7 +259,7 @@ impl Host for EngineHost<'_> {
             Err(e) => Err(e),
         };
         let finished = now_ms();
-        rec.finished_at = Some(self.time(finished));
+        rec.finished_at = Some(value::format_time(finished));
         rec.duration_ms = Some(u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX));
         match result {
             Ok(json) => {
