@@ -786,9 +786,7 @@ impl Printer<'_> {
             // `for u in urls { lookup(u) }` maps: one line when the body is one expression.
             ExprKind::For(f) => {
                 let mut out = format!("for {} in {}", f.var.name, self.flat_expr(&f.iter)?);
-                for (word, clause) in
-                    [("where", &f.filter), ("limit", &f.limit), ("concurrency", &f.concurrency)]
-                {
+                for (word, clause) in for_clauses(f) {
                     if let Some(c) = clause {
                         out.push_str(&format!(" {word} {}", self.flat_expr(c)?));
                     }
@@ -931,9 +929,9 @@ impl Printer<'_> {
                 self.push(&f.var.name);
                 self.push(" in ");
                 self.expr(&f.iter);
-                self.clause("where", f.filter.as_ref());
-                self.clause("limit", f.limit.as_ref());
-                self.clause("concurrency", f.concurrency.as_ref());
+                for (word, clause) in for_clauses(f) {
+                    self.clause(word, clause);
+                }
                 self.push(" ");
                 self.block(&f.body);
             }
@@ -1097,6 +1095,11 @@ fn is_word(s: &str) -> bool {
     let mut chars = s.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// A `for`'s optional clauses, in the order they are written.
+fn for_clauses(f: &ForLoop) -> [(&'static str, Option<&Expr>); 3] {
+    [("where", f.filter.as_ref()), ("limit", f.limit.as_ref()), ("concurrency", f.concurrency.as_ref())]
 }
 
 /// Whether breaking an expression over lines can make it narrower.
