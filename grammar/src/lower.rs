@@ -7,10 +7,9 @@
 //! with a diagnostic.
 
 use std::cell::{Cell, RefCell};
-use std::sync::LazyLock;
+use std::iter::Peekable;
 
 use pest::iterators::{Pair, Pairs};
-use pest::pratt_parser::{Assoc, Op, PrattParser};
 
 use crate::Rule;
 use crate::ast::*;
@@ -35,29 +34,39 @@ pub(crate) fn too_deep(span: Span) -> Diagnostic {
     ))
 }
 
-static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
-    PrattParser::new()
-        .op(Op::infix(Rule::op_coalesce, Assoc::Right))
-        .op(Op::infix(Rule::op_or, Assoc::Left))
-        .op(Op::infix(Rule::op_and, Assoc::Left))
-        .op(Op::prefix(Rule::op_not))
-        .op(Op::infix(Rule::op_eq, Assoc::Left)
-            | Op::infix(Rule::op_ne, Assoc::Left)
-            | Op::infix(Rule::op_lt, Assoc::Left)
-            | Op::infix(Rule::op_le, Assoc::Left)
-            | Op::infix(Rule::op_gt, Assoc::Left)
-            | Op::infix(Rule::op_ge, Assoc::Left)
-            | Op::infix(Rule::op_in, Assoc::Left))
-        .op(Op::infix(Rule::op_add, Assoc::Left) | Op::infix(Rule::op_sub, Assoc::Left))
-        .op(Op::infix(Rule::op_mul, Assoc::Left)
-            | Op::infix(Rule::op_div, Assoc::Left)
-            | Op::infix(Rule::op_rem, Assoc::Left))
-        .op(Op::prefix(Rule::op_neg))
-        .op(Op::postfix(Rule::field_access)
-            | Op::postfix(Rule::opt_field)
-            | Op::postfix(Rule::index)
-            | Op::postfix(Rule::call_args))
-});
+/// How an operator combines: before its operand, between two (left-associative or not),
+/// or after one.
+#[derive(Clone, Copy)]
+enum Affix {
+    Prefix,
+    Infix { left: bool },
+    Postfix,
+}
+
+/// The operators' binding powers, loosest first: `??` (right-associative), `or`, `and`,
+/// `not`, comparisons and `in`, `+ -`, `* / %`, unary `-`, then field access, calls and
+/// indexing. Anything else is an operand.
+fn operator(rule: Rule) -> Option<(Affix, u32)> {
+    let left = Affix::Infix { left: true };
+    Some(match rule {
+        Rule::op_coalesce => (Affix::Infix { left: false }, 20),
+        Rule::op_or => (left, 30),
+        Rule::op_and => (left, 40),
+        Rule::op_not => (Affix::Prefix, 50),
+        Rule::op_eq | Rule::op_ne | Rule::op_lt | Rule::op_le | Rule::op_gt | Rule::op_ge | Rule::op_in => {
+            (left, 60)
+        }
+        Rule::op_add | Rule::op_sub => (left, 70),
+        Rule::op_mul | Rule::op_div | Rule::op_rem => (left, 80),
+        Rule::op_neg => (Affix::Prefix, 90),
+        Rule::field_access | Rule::opt_field | Rule::index | Rule::call_args => (Affix::Postfix, 100),
+        _ => return None,
+    })
+}
+
+/// An operand lowered so far, with the depth of its operator tree; `None` once a part
+/// failed (its diagnostic is already reported).
+type Operand = Option<(Expr, u32)>;
 
 pub(crate) struct Lowerer<'s> {
     file: FileId,
@@ -515,9 +524,9 @@ impl<'s> Lowerer<'s> {
 
     fn expr_inner(&self, pair: Pair<'_, Rule>, span: Span) -> Option<Expr> {
         let pairs = pair.into_inner();
-        // The Pratt parser recurses once per prefix operator and per `??`: bound both. Most
+        // Combining operators recurses once per prefix operator and per `??`: bound both. Most
         // expressions are one operand with postfix operators (or none, `simple`): those are
-        // combined here as the Pratt parser would, without its machinery.
+        // combined here directly.
         let mut run = 0u32;
         let mut coalesce = 0u32;
         let mut simple = true;
@@ -545,7 +554,7 @@ impl<'s> Lowerer<'s> {
             }
             return Some(lhs);
         }
-        self.pratt(pairs)
+        self.operators(pairs)
     }
 
     /// The tree depth of an operator result: one more than its deepest operand, refused
@@ -593,51 +602,77 @@ impl<'s> Lowerer<'s> {
         Some(Ident { name: Name::new(name), span: Span::new(self.file, start, start + name.len()) })
     }
 
-    /// Combines the operators of one expression. Each result carries the depth of the
-    /// operator tree built so far, which counts towards the nesting limit like brackets do
-    /// (`a + b + ... + z` is a tree as deep as it is long).
-    fn pratt(&self, pairs: Pairs<'_, Rule>) -> Option<Expr> {
-        let result = PRATT
-            .map_primary(|p| Some((self.primary(p)?, 0u32)))
-            .map_prefix(|op, rhs| {
-                let (rhs, d) = rhs?;
-                let op_span = self.span(&op);
-                let span = op_span.to(rhs.span);
-                let d = self.deeper(d, span)?;
-                let op = if op.as_rule() == Rule::op_not { UnaryOp::Not } else { UnaryOp::Neg };
-                Some((Expr { span, kind: ExprKind::Unary { op, operand: Box::new(rhs) } }, d))
-            })
-            .map_postfix(|lhs, op| {
-                let (lhs, d) = lhs?;
-                self.postfix(lhs, d, op)
-            })
-            .map_infix(|lhs, op, rhs| {
-                let ((lhs, dl), (rhs, dr)) = (lhs?, rhs?);
-                let span = lhs.span.to(rhs.span);
-                let d = self.deeper(dl.max(dr), span)?;
-                let op = match op.as_rule() {
-                    Rule::op_coalesce => BinaryOp::Coalesce,
-                    Rule::op_or => BinaryOp::Or,
-                    Rule::op_and => BinaryOp::And,
-                    Rule::op_eq => BinaryOp::Eq,
-                    Rule::op_ne => BinaryOp::Ne,
-                    Rule::op_lt => BinaryOp::Lt,
-                    Rule::op_le => BinaryOp::Le,
-                    Rule::op_gt => BinaryOp::Gt,
-                    Rule::op_ge => BinaryOp::Ge,
-                    Rule::op_in => BinaryOp::In,
-                    Rule::op_add => BinaryOp::Add,
-                    Rule::op_sub => BinaryOp::Sub,
-                    Rule::op_mul => BinaryOp::Mul,
-                    Rule::op_div => BinaryOp::Div,
-                    Rule::op_rem => BinaryOp::Rem,
-                    _ => return None,
-                };
-                let kind = ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) };
-                Some((Expr { span, kind }, d))
-            })
-            .parse(pairs);
-        result.map(|(e, _)| e)
+    /// Combines the operators of one expression by precedence climbing. Each result carries
+    /// the depth of the operator tree built so far, which counts towards the nesting limit
+    /// like brackets do (`a + b + ... + z` is a tree as deep as it is long). Every operand is
+    /// lowered even after another failed, so that each reports its own problems.
+    fn operators(&self, pairs: Pairs<'_, Rule>) -> Option<Expr> {
+        self.climb(&mut pairs.peekable(), 0).map(|(e, _)| e)
+    }
+
+    /// An operand and the operators that bind tighter than `min`.
+    fn climb<'i>(&self, pairs: &mut Peekable<Pairs<'i, Rule>>, min: u32) -> Operand {
+        let first = pairs.next()?;
+        let mut lhs = match operator(first.as_rule()) {
+            Some((Affix::Prefix, power)) => {
+                let operand = self.climb(pairs, power - 1);
+                self.unary(first, operand)
+            }
+            Some(_) => return None,
+            None => Some((self.primary(first)?, 0)),
+        };
+        while let Some((affix, power)) = pairs.peek().and_then(|p| operator(p.as_rule())) {
+            if power <= min {
+                break;
+            }
+            let op = pairs.next()?;
+            lhs = match affix {
+                Affix::Infix { left } => {
+                    let rhs = self.climb(pairs, if left { power } else { power - 1 });
+                    self.binary(lhs, op, rhs)
+                }
+                Affix::Postfix => {
+                    let (lhs, d) = lhs?;
+                    self.postfix(lhs, d, op)
+                }
+                Affix::Prefix => return None,
+            };
+        }
+        lhs
+    }
+
+    fn unary(&self, op: Pair<'_, Rule>, operand: Operand) -> Operand {
+        let (rhs, d) = operand?;
+        let span = self.span(&op).to(rhs.span);
+        let d = self.deeper(d, span)?;
+        let op = if op.as_rule() == Rule::op_not { UnaryOp::Not } else { UnaryOp::Neg };
+        Some((Expr { span, kind: ExprKind::Unary { op, operand: Box::new(rhs) } }, d))
+    }
+
+    fn binary(&self, lhs: Operand, op: Pair<'_, Rule>, rhs: Operand) -> Operand {
+        let ((lhs, dl), (rhs, dr)) = (lhs?, rhs?);
+        let span = lhs.span.to(rhs.span);
+        let d = self.deeper(dl.max(dr), span)?;
+        let op = match op.as_rule() {
+            Rule::op_coalesce => BinaryOp::Coalesce,
+            Rule::op_or => BinaryOp::Or,
+            Rule::op_and => BinaryOp::And,
+            Rule::op_eq => BinaryOp::Eq,
+            Rule::op_ne => BinaryOp::Ne,
+            Rule::op_lt => BinaryOp::Lt,
+            Rule::op_le => BinaryOp::Le,
+            Rule::op_gt => BinaryOp::Gt,
+            Rule::op_ge => BinaryOp::Ge,
+            Rule::op_in => BinaryOp::In,
+            Rule::op_add => BinaryOp::Add,
+            Rule::op_sub => BinaryOp::Sub,
+            Rule::op_mul => BinaryOp::Mul,
+            Rule::op_div => BinaryOp::Div,
+            Rule::op_rem => BinaryOp::Rem,
+            _ => return None,
+        };
+        let kind = ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) };
+        Some((Expr { span, kind }, d))
     }
 
     fn call_args(&self, pair: Pair<'_, Rule>) -> Option<Vec<Arg>> {
