@@ -4,7 +4,10 @@
 use std::path::Path;
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("stdlib");
+    // Read when the script runs, not when it is compiled: a build script compiled for one
+    // checkout may be reused by cargo for another.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| ".".into());
+    let dir = Path::new(&manifest_dir).join("..").join("stdlib");
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .map(|rd| {
@@ -16,6 +19,12 @@ fn main() {
         })
         .unwrap_or_default();
     names.sort();
+    if names.is_empty() {
+        println!(
+            "cargo:warning=no standard-library files in {}: the built-in connectors will be missing",
+            dir.display()
+        );
+    }
     let mut out = String::from("/// `(file name, contents)` of every embedded standard-library file.\n");
     out.push_str("pub const FILES: &[(&str, &str)] = &[\n");
     for name in &names {
