@@ -495,26 +495,30 @@ pub fn format_time(ms: i64) -> String {
         };
     }
     // The common case without the formatting machinery: the engine stamps every call.
-    let mut out = String::with_capacity(24);
-    for (n, width, sep) in [(y, 4, '-'), (mo, 2, '-'), (d, 2, 'T'), (h, 2, ':'), (mi, 2, ':'), (s, 2, '.')] {
-        push_digits(&mut out, n, width);
-        if sep != '.' || milli != 0 {
-            out.push(sep);
-        }
-    }
-    if milli != 0 {
-        push_digits(&mut out, milli, 3);
-    }
-    out.push('Z');
-    out
+    let mut out = *b"0000-00-00T00:00:00.000Z";
+    put_digits(&mut out[0..4], y);
+    put_digits(&mut out[5..7], mo);
+    put_digits(&mut out[8..10], d);
+    put_digits(&mut out[11..13], h);
+    put_digits(&mut out[14..16], mi);
+    put_digits(&mut out[17..19], s);
+    let text = if milli == 0 {
+        out[19] = b'Z';
+        &out[..20]
+    } else {
+        put_digits(&mut out[20..23], milli);
+        &out[..]
+    };
+    // Only ASCII digits and separators were written.
+    String::from_utf8(text.to_vec()).unwrap_or_default()
 }
 
-/// Appends `n` (non-negative) zero-padded to `width` digits.
-fn push_digits(out: &mut String, n: i64, width: u32) {
-    let mut div = 10i64.pow(width.saturating_sub(1));
-    while div > 0 {
-        out.push(char::from(b'0' + (n / div).rem_euclid(10) as u8));
-        div /= 10;
+/// Writes `n` (non-negative, below `10^digits.len()`) zero-padded into `digits`.
+fn put_digits(digits: &mut [u8], n: i64) {
+    let mut n = n;
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + n.rem_euclid(10) as u8;
+        n /= 10;
     }
 }
 
@@ -1165,6 +1169,14 @@ mod tests {
         assert_eq!(Value::Duration(0).to_string(), "0s");
         assert_eq!(Value::Time(0).to_string(), "1970-01-01T00:00:00Z");
         assert_eq!(Value::Time(1_795_785_727_123).to_string(), "2026-11-27T13:22:07.123Z");
+        assert_eq!(format_time(1_795_785_727_007), "2026-11-27T13:22:07.007Z");
+        assert_eq!(format_time(1_795_785_727_120), "2026-11-27T13:22:07.120Z");
+        assert_eq!(format_time(-1), "1969-12-31T23:59:59.999Z");
+        assert_eq!(format_time(253_402_300_799_999), "9999-12-31T23:59:59.999Z");
+        assert_eq!(format_time(951_782_400_000), "2000-02-29T00:00:00Z");
+        for ms in [0, 1, 59_999, 86_399_999, 1_795_785_727_000, 4_102_444_800_001] {
+            assert_eq!(parse_time(&format_time(ms)).unwrap(), ms, "{ms}");
+        }
         assert_eq!(Value::Float(3.0).to_string(), "3.0");
         assert_eq!(Value::Float(0.25).to_string(), "0.25");
         assert_eq!(Value::None.to_string(), "none");

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
+use std::sync::Arc;
 
 /// How a run ended (the built-in `Disposition` enum).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -83,7 +84,7 @@ pub enum ActionStatus {
 }
 
 /// One action call of a run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActionRecord {
     /// The journal key: call-site id plus the function-call and loop-index path.
     pub call_id: String,
@@ -105,6 +106,56 @@ pub struct ActionRecord {
     /// True when the result came from the journal rather than from a call in this attempt.
     #[serde(default)]
     pub replayed: bool,
+    /// `arguments` and `result` as the compact JSON text the engine wrote for the journal,
+    /// so that writing the case into a store copies it instead of writing the values again.
+    /// Set only by the engine, together with the values, which it does not change after; a
+    /// record built elsewhere has none and is written from its values.
+    #[serde(skip)]
+    pub(crate) text: RecordedText,
+}
+
+impl ActionRecord {
+    /// Sets the result, with its compact JSON text when it is at hand (`text` must be
+    /// `result` written compactly).
+    pub(crate) fn set_result(&mut self, result: Json, text: Option<Arc<str>>) {
+        self.result = Some(result);
+        self.text.result = text;
+    }
+}
+
+impl std::fmt::Debug for ActionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActionRecord")
+            .field("call_id", &self.call_id)
+            .field("connector", &self.connector)
+            .field("action", &self.action)
+            .field("effect", &self.effect)
+            .field("arguments", &self.arguments)
+            .field("result", &self.result)
+            .field("error", &self.error)
+            .field("status", &self.status)
+            .field("started_at", &self.started_at)
+            .field("finished_at", &self.finished_at)
+            .field("duration_ms", &self.duration_ms)
+            .field("approval", &self.approval)
+            .field("replayed", &self.replayed)
+            .finish()
+    }
+}
+
+/// The compact JSON text of an [`ActionRecord`]'s `arguments` and `result`, when the engine
+/// wrote it (for the journal): the same text `serde_json` writes for those values. A copy of
+/// data the record holds, not data of its own: it takes no part in equality.
+#[derive(Clone, Default)]
+pub(crate) struct RecordedText {
+    pub(crate) arguments: Option<Arc<str>>,
+    pub(crate) result: Option<Arc<str>>,
+}
+
+impl PartialEq for RecordedText {
+    fn eq(&self, _: &RecordedText) -> bool {
+        true
+    }
 }
 
 /// A decision on an approval request.

@@ -1,6 +1,6 @@
 //! The engine's [`Host`]: journaled connector calls, stored approvals, journaled `now()`.
 
-use super::case::{ActionRecord, ActionStatus, ApprovalRecord, ApprovalState};
+use super::case::{ActionRecord, ActionStatus, ApprovalRecord, ApprovalState, RecordedText};
 use super::eval::{ActionCall, ApprovalAsk, Flow, Host, R, RunError, RunState};
 use super::{Engine, now_ms};
 use crate::store::{
@@ -143,6 +143,14 @@ fn decode_result(call: &ActionCall<'_>, json: &Json, engine: &Engine) -> R<Value
     })
 }
 
+/// The text of journal JSON handed over as text, to share with the case.
+fn shared_text(json: &JournalJson) -> Option<std::sync::Arc<str>> {
+    match json {
+        JournalJson::Text(text) => Some(text.clone()),
+        JournalJson::Value(_) => None,
+    }
+}
+
 fn record(call: &ActionCall<'_>, arguments: Json, started_at: String) -> ActionRecord {
     ActionRecord {
         call_id: call.key.clone(),
@@ -158,6 +166,7 @@ fn record(call: &ActionCall<'_>, arguments: Json, started_at: String) -> ActionR
         duration_ms: None,
         approval: call.approval.as_deref().map(str::to_string),
         replayed: false,
+        text: RecordedText::default(),
     }
 }
 
@@ -223,13 +232,16 @@ impl Host for EngineHost<'_> {
             }
         }
 
+        // The journal takes the arguments as text, written once from the case's copy; the
+        // case keeps the same text for when it is written.
+        let args = self.journal_text(&rec.arguments);
+        rec.text.arguments = shared_text(&args);
         let intent = Intent {
             key,
             effect: call.effect.name().to_string(),
             connector: call.connector.to_string(),
             action: call.action.name.clone(),
-            // The journal takes the arguments as text, written once from the case's copy.
-            args: self.journal_text(&rec.arguments),
+            args,
             started_at: started,
             approval_id: self.approval_id(call.approval.as_deref()),
         };
@@ -259,14 +271,24 @@ impl Host for EngineHost<'_> {
             Err(e) => Err(e),
         };
         let finished = now_ms();
-        rec.finished_at = Some(value::format_time(finished));
+        // An instant call ends in the millisecond it started: its time is written once.
+        rec.finished_at =
+            Some(if finished == started { rec.started_at.clone() } else { value::format_time(finished) });
         rec.duration_ms = Some(u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX));
         match result {
             Ok(json) => {
-                // The journal takes the result as text, written once from the case's copy.
-                self.journal_outcome(later, || Outcome::Returned(self.journal_text(&json)), finished);
+                // The journal takes the result as text, written once from the case's copy;
+                // the case keeps the same text for when it is written.
+                let text = match later {
+                    Later::Nothing => None,
+                    _ => Some(self.journal_text(&json)),
+                };
+                let raw = text.as_ref().and_then(shared_text);
+                if let Some(text) = text {
+                    self.journal_outcome(later, || Outcome::Returned(text), finished);
+                }
                 let value = decode_result(&call, &json, engine);
-                rec.result = Some(json);
+                rec.set_result(json, raw);
                 run.with_case(|c| c.actions.push(rec));
                 value
             }

@@ -52,7 +52,7 @@ struct Inner {
     values: BTreeMap<(String, String), Json>,
     approvals: Vec<ApprovalRow>,
     /// Cases as JSON text (UTF-8 bytes), as the SQLite store keeps them.
-    cases: BTreeMap<String, Vec<u8>>,
+    cases: BTreeMap<String, Box<[u8]>>,
     undo_log: BTreeMap<(String, i64), UndoState>,
     /// The number of journal entries of the last run finished: how much room to make up
     /// front for the next one's.
@@ -71,7 +71,7 @@ const INDEX_FROM: usize = 32;
 struct StoredRun {
     /// `alert` is `null` here.
     record: RunRecord,
-    alert: Box<[u8]>,
+    alert: Arc<str>,
 }
 
 impl StoredRun {
@@ -94,7 +94,7 @@ impl StoredRun {
 
     /// The record as the [`Store`] API gives it, alert included.
     fn full(&self) -> StoreResult<RunRecord> {
-        let alert = serde_json::from_slice(&self.alert).map_err(|e| {
+        let alert = serde_json::from_str(&self.alert).map_err(|e| {
             StoreError::new(
                 StoreErrorKind::Corrupt,
                 format!("the alert of run {} cannot be read: {e}", self.record.id),
@@ -129,8 +129,8 @@ struct Kept {
     effect: String,
     connector: String,
     action: String,
-    args: Box<[u8]>,
-    result: Option<Box<[u8]>>,
+    args: Arc<str>,
+    result: Option<Arc<str>>,
     error: Option<String>,
     started_at: i64,
     finished_at: Option<i64>,
@@ -157,23 +157,24 @@ impl Kept {
     }
 }
 
-/// JSON as kept in memory: compact UTF-8 text. Text handed over is kept as it is; a value
-/// is written through `scratch` (which keeps its capacity from one value to the next) so
-/// that the kept copy is one exact allocation.
-fn kept_text(json: JournalJson, scratch: &mut Vec<u8>) -> StoreResult<Box<[u8]>> {
+/// JSON as kept in memory: compact UTF-8 text. Text handed over is kept as it is (shared
+/// with the case the engine builds); a value is written through `scratch` (which keeps its
+/// capacity from one value to the next) so that the kept copy is one exact allocation.
+fn kept_text(json: JournalJson, scratch: &mut Vec<u8>) -> StoreResult<Arc<str>> {
     let json = match json {
-        JournalJson::Text(text) => return Ok(text.into_bytes().into_boxed_slice()),
+        JournalJson::Text(text) => return Ok(text),
         JournalJson::Value(json) => json,
     };
-    scratch.clear();
-    serde_json::to_writer(&mut *scratch, &json).map_err(|e| {
+    let unwritable = |e: String| {
         StoreError::new(StoreErrorKind::Corrupt, format!("a journal value cannot be written as JSON: {e}"))
-    })?;
-    Ok(Box::from(scratch.as_slice()))
+    };
+    scratch.clear();
+    serde_json::to_writer(&mut *scratch, &json).map_err(|e| unwritable(e.to_string()))?;
+    std::str::from_utf8(scratch).map(Arc::from).map_err(|e| unwritable(e.to_string()))
 }
 
-fn parse_kept(text: &[u8], key: &CallKey) -> StoreResult<Json> {
-    serde_json::from_slice(text).map_err(|e| {
+fn parse_kept(text: &str, key: &CallKey) -> StoreResult<Json> {
+    serde_json::from_str(text).map_err(|e| {
         StoreError::new(
             StoreErrorKind::Corrupt,
             format!("the journal entry of the call {key} cannot be read: {e}"),
@@ -546,7 +547,7 @@ impl Store for MemoryStore {
         update: &RunUpdate,
         case: &Case,
     ) -> StoreResult<()> {
-        let body = case_text(case)?.into_bytes();
+        let body = case_bytes(case)?.into_boxed_slice();
         let mut inner = self.lock();
         let Some(index) = inner.run_index(run_id) else {
             return Err(StoreError::not_found(format!("there is no run {run_id}")));
@@ -656,7 +657,7 @@ impl Store for MemoryStore {
     }
 
     fn save_case(&self, run_id: &str, case: &Json) -> StoreResult<()> {
-        self.lock().cases.insert(run_id.to_string(), case.to_string().into_bytes());
+        self.lock().cases.insert(run_id.to_string(), case.to_string().into_bytes().into_boxed_slice());
         Ok(())
     }
 

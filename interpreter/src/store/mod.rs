@@ -17,10 +17,12 @@ mod sqlite;
 pub use memory::MemoryStore;
 pub use sqlite::{Durability, SYNC_ENV, SqliteStore, default_path};
 
-use crate::engine::Case;
+use crate::engine::{ActionRecord, Case};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A store failure: I/O, a corrupt or newer database, or a rule of the journal broken
 /// (completing an entry that has no intent, deciding an approval twice).
@@ -66,9 +68,117 @@ impl std::error::Error for StoreError {}
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// A case as JSON text (how both stores keep it).
+/// The length of the last case written: room made up front for the next one.
+static CASE_LEN_HINT: AtomicUsize = AtomicUsize::new(0);
+
+/// A case as JSON text (how both stores keep it): exactly what `serde_json::to_string(case)`
+/// writes, with the arguments and results the engine already wrote for the journal copied
+/// as text rather than written again.
 fn case_text(case: &Case) -> StoreResult<String> {
-    serde_json::to_string(case).map_err(case_error)
+    String::from_utf8(case_bytes(case)?).map_err(|e| {
+        StoreError::new(StoreErrorKind::Corrupt, format!("the case cannot be written as JSON: {e}"))
+    })
+}
+
+/// [`case_text`] as UTF-8 bytes.
+fn case_bytes(case: &Case) -> StoreResult<Vec<u8>> {
+    let hint = CASE_LEN_HINT.load(Ordering::Relaxed);
+    let mut out = Vec::with_capacity(hint + hint / 8);
+    write_case(&mut out, case).map_err(case_error)?;
+    CASE_LEN_HINT.store(out.len(), Ordering::Relaxed);
+    Ok(out)
+}
+
+/// Writes `case` as `serde_json` writes it compactly (same fields, same order).
+fn write_case(out: &mut Vec<u8>, case: &Case) -> serde_json::Result<()> {
+    let Case {
+        run_id,
+        playbook,
+        alert,
+        disposition,
+        summary,
+        notes,
+        evidence,
+        recommendation,
+        actions,
+        approvals,
+        error,
+        dry_run,
+    } = case;
+    field(out, "{\"run_id\":", run_id)?;
+    field(out, ",\"playbook\":", playbook)?;
+    field(out, ",\"alert\":", alert)?;
+    field(out, ",\"disposition\":", disposition)?;
+    field(out, ",\"summary\":", summary)?;
+    field(out, ",\"notes\":", notes)?;
+    field(out, ",\"evidence\":", evidence)?;
+    field(out, ",\"recommendation\":", recommendation)?;
+    out.extend_from_slice(b",\"actions\":[");
+    for (i, action) in actions.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_action(out, action)?;
+    }
+    out.push(b']');
+    field(out, ",\"approvals\":", approvals)?;
+    field(out, ",\"error\":", error)?;
+    field(out, ",\"dry_run\":", dry_run)?;
+    out.push(b'}');
+    Ok(())
+}
+
+/// Writes one action record as `serde_json` writes it compactly.
+fn write_action(out: &mut Vec<u8>, action: &ActionRecord) -> serde_json::Result<()> {
+    let ActionRecord {
+        call_id,
+        connector,
+        action: name,
+        effect,
+        arguments,
+        result,
+        error,
+        status,
+        started_at,
+        finished_at,
+        duration_ms,
+        approval,
+        replayed,
+        text,
+    } = action;
+    field(out, "{\"call_id\":", call_id)?;
+    field(out, ",\"connector\":", connector)?;
+    field(out, ",\"action\":", name)?;
+    field(out, ",\"effect\":", effect)?;
+    match &text.arguments {
+        Some(raw) => {
+            out.extend_from_slice(b",\"arguments\":");
+            out.extend_from_slice(raw.as_bytes());
+        }
+        None => field(out, ",\"arguments\":", arguments)?,
+    }
+    match (result, &text.result) {
+        (Some(_), Some(raw)) => {
+            out.extend_from_slice(b",\"result\":");
+            out.extend_from_slice(raw.as_bytes());
+        }
+        _ => field(out, ",\"result\":", result)?,
+    }
+    field(out, ",\"error\":", error)?;
+    field(out, ",\"status\":", status)?;
+    field(out, ",\"started_at\":", started_at)?;
+    field(out, ",\"finished_at\":", finished_at)?;
+    field(out, ",\"duration_ms\":", duration_ms)?;
+    field(out, ",\"approval\":", approval)?;
+    field(out, ",\"replayed\":", replayed)?;
+    out.push(b'}');
+    Ok(())
+}
+
+/// Writes `prefix` (the punctuation and key) then `value` as compact JSON.
+fn field<T: Serialize + ?Sized>(out: &mut Vec<u8>, prefix: &str, value: &T) -> serde_json::Result<()> {
+    out.extend_from_slice(prefix.as_bytes());
+    serde_json::to_writer(&mut *out, value)
 }
 
 fn case_error(e: serde_json::Error) -> StoreError {
@@ -232,7 +342,8 @@ impl fmt::Display for CallKey {
 #[derive(Clone, Debug)]
 pub enum JournalJson {
     Value(Json),
-    Text(String),
+    /// Shared: the case the engine builds keeps the same text.
+    Text(Arc<str>),
 }
 
 impl JournalJson {
@@ -247,7 +358,7 @@ impl JournalJson {
         scratch.clear();
         let text = serde_json::to_writer(&mut *scratch, json)
             .ok()
-            .and_then(|()| std::str::from_utf8(scratch).ok().map(str::to_string));
+            .and_then(|()| std::str::from_utf8(scratch).ok().map(Arc::<str>::from));
         // Large values leave a large buffer behind: not kept past a modest size.
         if scratch.capacity() > 64 * 1024 {
             *scratch = Vec::new();
@@ -864,5 +975,89 @@ pub(crate) mod suite {
         values(make().as_ref());
         approvals(make().as_ref());
         cases_undo_stats(make().as_ref());
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod case_text_tests {
+    use super::*;
+    use crate::engine::{ActionStatus, ApprovalRecord, ApprovalState, Disposition, EvidenceItem};
+    use serde_json::json;
+
+    fn action(arguments: Json, result: Option<Json>, raw: bool) -> ActionRecord {
+        let mut rec = ActionRecord {
+            call_id: "c1/0".to_string(),
+            connector: "mail\"box".to_string(),
+            action: "fetch".to_string(),
+            effect: "read".to_string(),
+            arguments,
+            result: None,
+            error: Some("line\nbreak \u{1} é".to_string()),
+            status: ActionStatus::Unconfirmed,
+            started_at: "2026-11-27T13:22:07.123Z".to_string(),
+            finished_at: None,
+            duration_ms: Some(u64::MAX),
+            approval: Some("a1".to_string()),
+            replayed: true,
+            text: Default::default(),
+        };
+        if raw {
+            rec.text.arguments = Some(Arc::from(serde_json::to_string(&rec.arguments).unwrap()));
+        }
+        if let Some(result) = result {
+            let text = raw.then(|| Arc::from(serde_json::to_string(&result).unwrap()));
+            rec.set_result(result, text);
+        }
+        rec
+    }
+
+    fn case(raw: bool) -> Case {
+        let mut case =
+            Case::new("17", "phish\u{2028}ing", json!({"z": 1, "a": [1.5, -0.0, 1e300, null], "é": "\"q\""}));
+        case.disposition = Disposition::AwaitingApproval;
+        case.summary = Some("done\t".to_string());
+        case.notes = vec!["n1".to_string(), "<\u{7f}>".to_string()];
+        case.evidence = vec![EvidenceItem { label: "copies".to_string(), value: json!([{"b": 2, "a": 1}]) }];
+        case.recommendation = Some("r".to_string());
+        case.actions = vec![
+            action(
+                json!({"u": "http://x.example/?a=1&b=\"2\"", "n": 3}),
+                Some(json!({"v": [0.1, 2e-9, "\\"]})),
+                raw,
+            ),
+            action(json!({}), None, raw),
+            action(json!({"x": null}), Some(json!(false)), raw),
+        ];
+        case.approvals = vec![ApprovalRecord {
+            id: "3".to_string(),
+            prompt: "ok?".to_string(),
+            group: None,
+            requested_at: "t".to_string(),
+            expires_at: "u".to_string(),
+            state: ApprovalState::Denied,
+            decided_by: Some("ann".to_string()),
+        }];
+        case.error = Some("e".to_string());
+        case.dry_run = true;
+        case
+    }
+
+    #[test]
+    fn case_text_is_what_serde_json_writes() {
+        for raw in [false, true] {
+            let case = case(raw);
+            assert_eq!(case_text(&case).unwrap(), serde_json::to_string(&case).unwrap());
+            assert_eq!(case_bytes(&case).unwrap(), serde_json::to_vec(&case).unwrap());
+        }
+        let empty = Case::new("1", "p", Json::Null);
+        assert_eq!(case_text(&empty).unwrap(), serde_json::to_string(&empty).unwrap());
+    }
+
+    #[test]
+    fn case_text_reads_back_as_the_case() {
+        let case = case(true);
+        let back: Case = serde_json::from_str(&case_text(&case).unwrap()).unwrap();
+        assert_eq!(back, case);
     }
 }

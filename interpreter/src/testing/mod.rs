@@ -303,6 +303,7 @@ impl Host for TestHost<'_> {
             duration_ms: Some(0),
             approval: call.approval.as_deref().map(str::to_string),
             replayed: false,
+            text: Default::default(),
         };
         run.with_case(|c| c.actions.push(record));
         result
