@@ -11,6 +11,11 @@
 //! Run with `cargo bench -p parry-syntax`; `PARRY_BENCH_LINES` and `PARRY_BENCH_RUNS`
 //! change the corpus size (default 100,000 lines) and the number of runs (default 7).
 
+// The allocator the `parry` binary uses (see its `main.rs`), so that this measures what it runs.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::time::{Duration, Instant};

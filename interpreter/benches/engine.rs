@@ -7,6 +7,11 @@
 //! together, then every write in program order).
 //! `PARRY_BENCH_ONLY=memory` (or `sqlite`) runs only that figure, for a profiler.
 
+// The allocator the `parry` binary uses (see its `main.rs`), so that this measures what it runs.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use parry_compiler::ir::PlaybookId;
 use parry_compiler::project::Config;
 use parry_interpreter::connectors::{Args, Connector, ConnectorError};
