@@ -84,7 +84,7 @@ pub enum ActionStatus {
 }
 
 /// One action call of a run.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ActionRecord {
     /// The journal key: call-site id plus the function-call and loop-index path.
     pub call_id: String,
@@ -123,30 +123,10 @@ impl ActionRecord {
     }
 }
 
-impl std::fmt::Debug for ActionRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ActionRecord")
-            .field("call_id", &self.call_id)
-            .field("connector", &self.connector)
-            .field("action", &self.action)
-            .field("effect", &self.effect)
-            .field("arguments", &self.arguments)
-            .field("result", &self.result)
-            .field("error", &self.error)
-            .field("status", &self.status)
-            .field("started_at", &self.started_at)
-            .field("finished_at", &self.finished_at)
-            .field("duration_ms", &self.duration_ms)
-            .field("approval", &self.approval)
-            .field("replayed", &self.replayed)
-            .finish()
-    }
-}
-
 /// The compact JSON text of an [`ActionRecord`]'s `arguments` and `result`, when the engine
 /// wrote it (for the journal): the same text `serde_json` writes for those values. A copy of
 /// data the record holds, not data of its own: it takes no part in equality.
-#[derive(Clone, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct RecordedText {
     pub(crate) arguments: Option<Arc<str>>,
     pub(crate) result: Option<Arc<str>>,

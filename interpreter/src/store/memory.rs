@@ -61,9 +61,6 @@ struct Inner {
     scratch: Vec<u8>,
 }
 
-/// The largest write buffer kept from one batch to the next.
-const SCRATCH_KEPT: usize = 64 * 1024;
-
 /// A run's journal gets an index from this many entries on.
 const INDEX_FROM: usize = 32;
 
@@ -158,19 +155,17 @@ impl Kept {
 }
 
 /// JSON as kept in memory: compact UTF-8 text. Text handed over is kept as it is (shared
-/// with the case the engine builds); a value is written through `scratch` (which keeps its
-/// capacity from one value to the next) so that the kept copy is one exact allocation.
+/// with the case the engine builds); a value is written through `scratch`.
 fn kept_text(json: JournalJson, scratch: &mut Vec<u8>) -> StoreResult<Arc<str>> {
-    let json = match json {
-        JournalJson::Text(text) => return Ok(text),
-        JournalJson::Value(json) => json,
-    };
-    let unwritable = |e: String| {
-        StoreError::new(StoreErrorKind::Corrupt, format!("a journal value cannot be written as JSON: {e}"))
-    };
-    scratch.clear();
-    serde_json::to_writer(&mut *scratch, &json).map_err(|e| unwritable(e.to_string()))?;
-    std::str::from_utf8(scratch).map(Arc::from).map_err(|e| unwritable(e.to_string()))
+    match json {
+        JournalJson::Text(text) => Ok(text),
+        JournalJson::Value(json) => compact_text(&json, scratch).map_err(|e| {
+            StoreError::new(
+                StoreErrorKind::Corrupt,
+                format!("a journal value cannot be written as JSON: {e}"),
+            )
+        }),
+    }
 }
 
 fn parse_kept(text: &str, key: &CallKey) -> StoreResult<Json> {
@@ -415,10 +410,7 @@ impl Inner {
                 }
             }
         }
-        // Large values leave a large buffer behind: not kept past a modest size.
-        if scratch.capacity() <= SCRATCH_KEPT {
-            self.scratch = scratch;
-        }
+        self.scratch = scratch;
         last
     }
 

@@ -336,6 +336,22 @@ impl fmt::Display for CallKey {
     }
 }
 
+/// The largest buffer [`compact_text`] keeps from one value to the next.
+const SCRATCH_KEPT: usize = 64 * 1024;
+
+/// `json` written as compact text through `scratch`, a buffer kept from one call to the next,
+/// so that the text is one allocation of the exact size. A large value's buffer is not kept.
+pub(crate) fn compact_text(json: &Json, scratch: &mut Vec<u8>) -> Result<Arc<str>, String> {
+    scratch.clear();
+    let text = serde_json::to_writer(&mut *scratch, json)
+        .map_err(|e| e.to_string())
+        .and_then(|()| std::str::from_utf8(scratch).map(Arc::from).map_err(|e| e.to_string()));
+    if scratch.capacity() > SCRATCH_KEPT {
+        *scratch = Vec::new();
+    }
+    text
+}
+
 /// A JSON value on its way into the journal: a value, or the compact JSON text of one. The
 /// engine hands arguments and results over as text, written once from the copy the case
 /// keeps, since both stores keep text.
@@ -352,21 +368,12 @@ impl JournalJson {
         JournalJson::text_via(json, &mut Vec::new())
     }
 
-    /// `json` written as compact text through `scratch`, a buffer kept from one call to the
-    /// next, so the text is one allocation of the exact size.
+    /// `json` written as compact text through `scratch` (see [`compact_text`]).
     pub fn text_via(json: &Json, scratch: &mut Vec<u8>) -> JournalJson {
-        scratch.clear();
-        let text = serde_json::to_writer(&mut *scratch, json)
-            .ok()
-            .and_then(|()| std::str::from_utf8(scratch).ok().map(Arc::<str>::from));
-        // Large values leave a large buffer behind: not kept past a modest size.
-        if scratch.capacity() > 64 * 1024 {
-            *scratch = Vec::new();
-        }
-        match text {
-            Some(text) => JournalJson::Text(text),
+        match compact_text(json, scratch) {
+            Ok(text) => JournalJson::Text(text),
             // Not reached (a JSON value always writes, as UTF-8); keeps the value if it were.
-            None => JournalJson::Value(json.clone()),
+            Err(_) => JournalJson::Value(json.clone()),
         }
     }
 
