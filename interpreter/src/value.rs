@@ -193,11 +193,9 @@ impl Value {
             Value::Time(ms) => Json::String(format_time(*ms)),
             Value::List(items) => Json::Array(items.iter().map(Value::to_json).collect()),
             Value::Record(fields) => {
-                // Inserted one by one: collecting a map sorts through a temporary buffer first.
+                // Extended, not collected: collecting a map sorts through a temporary buffer.
                 let mut map = serde_json::Map::new();
-                for (k, v) in fields.iter() {
-                    map.insert(String::from(&**k), v.to_json());
-                }
+                map.extend(fields.iter().map(|(k, v)| (String::from(&**k), v.to_json())));
                 Json::Object(map)
             }
             Value::Enum { variant, .. } => Json::String(String::from(&**variant)),

@@ -129,11 +129,9 @@ impl ActionCall<'_> {
 
     /// The arguments as a JSON object keyed by parameter name.
     pub fn args_json(&self) -> serde_json::Map<String, Json> {
-        // Inserted one by one: collecting a map sorts through a temporary buffer first.
+        // Extended, not collected: collecting a map sorts through a temporary buffer first.
         let mut map = serde_json::Map::new();
-        for (p, v) in self.action.params.iter().zip(&self.args) {
-            map.insert(p.name.to_string(), v.to_json());
-        }
+        map.extend(self.action.params.iter().zip(&self.args).map(|(p, v)| (p.name.to_string(), v.to_json())));
         map
     }
 
