@@ -103,21 +103,13 @@ fn parse_all(file: FileId, src: &str, clean: &str, chunks: &[&split::Chunk]) -> 
                     let mut done = Vec::new();
                     loop {
                         let start = next.fetch_add(CHUNKS_PER_TAKE, Ordering::Relaxed);
-                        let Some(taken) = chunks.get(start..(start + CHUNKS_PER_TAKE).min(chunks.len()))
-                        else {
-                            break;
-                        };
-                        if taken.is_empty() {
-                            break;
+                        let before = done.len();
+                        let taken = chunks.iter().enumerate().skip(start).take(CHUNKS_PER_TAKE);
+                        done.extend(taken.map(|(i, c)| (i, parse_chunk(file, src, clean, c))));
+                        if done.len() == before {
+                            return done;
                         }
-                        done.extend(
-                            taken
-                                .iter()
-                                .enumerate()
-                                .map(|(k, c)| (start + k, parse_chunk(file, src, clean, c))),
-                        );
                     }
-                    done
                 };
                 std::thread::Builder::new().stack_size(WORKER_STACK).spawn_scoped(scope, work)
             })
