@@ -34,8 +34,6 @@ pub fn validate(type_name: &str, s: &str) -> Result<(), String> {
     }
 }
 
-/// Shows user text inside an error message: quoted in backticks, shortened when very long,
-/// with control characters escaped so the message stays on one line.
 /// "`TEXT` is not a NOUN", the start of every validation message: written only when a
 /// message is (validating a valid value builds no text).
 struct NotA<'a> {
@@ -49,6 +47,8 @@ impl std::fmt::Display for NotA<'_> {
     }
 }
 
+/// Shows user text inside an error message: quoted in backticks, shortened when very long,
+/// with control characters escaped so the message stays on one line.
 fn shown(s: &str) -> String {
     const MAX: usize = 80;
     let mut out = String::new();
