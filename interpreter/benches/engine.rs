@@ -6,6 +6,8 @@
 //! longest chain of calls that must wait for each other: a read, the independent reads
 //! together, then every write in program order).
 //! `PARRY_BENCH_ONLY=memory` (or `sqlite`) runs only that figure, for a profiler.
+//! `PARRY_BENCH_RUNS=N` makes each figure on one store exactly N runs instead of running
+//! for a time budget (to count instructions per run under callgrind, say).
 
 // The allocator the `parry` binary uses (see its `main.rs`), so that this measures what it runs.
 #[cfg(not(target_env = "msvc"))]
@@ -195,7 +197,8 @@ async fn throughput(label: &str, engine: &Engine, budget: Duration) -> Result<Ra
     let cpu = thread_cpu_time();
     let started = Instant::now();
     let mut runs = 0u64;
-    while started.elapsed() < budget {
+    let fixed: Option<u64> = std::env::var("PARRY_BENCH_RUNS").ok().and_then(|n| n.parse().ok());
+    while fixed.map_or(started.elapsed() < budget, |n| runs < n) {
         engine.start(PlaybookId(0), alert()).await.map_err(|e| e.to_string())?;
         runs += 1;
     }
