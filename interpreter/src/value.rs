@@ -670,7 +670,9 @@ fn decode_with(
     shared: &mut FxHashSet<Text>,
 ) -> Result<Value, Vec<DecodeError>> {
     let mut decoder = Decoder { program, errors: Vec::new(), dropped: 0, shared };
-    let mut path = String::from("$");
+    // Room for a path a few levels deep, so that descending does not reallocate.
+    let mut path = String::with_capacity(64);
+    path.push('$');
     let value = decoder.decode(json, ty, &mut path, 0);
     if decoder.dropped > 0 {
         decoder.errors.push(DecodeError {

@@ -295,38 +295,38 @@ impl<'a> Machine<'a> {
     async fn stmt(&self, frame: &mut Frame, stmt: &'a Stmt, depth: usize) -> R<Value> {
         match &stmt.kind {
             StmtKind::Let { slot, value, .. } => {
-                let v = self.expr(frame, value, depth + 1).await?;
+                let v = self.eval(frame, value, depth + 1).await?;
                 frame.set(*slot, v);
                 Ok(Value::Unit)
             }
-            StmtKind::Expr { expr } => self.expr(frame, expr, depth + 1).await,
+            StmtKind::Expr { expr } => self.eval(frame, expr, depth + 1).await,
             StmtKind::Note { value } => {
-                let v = self.expr(frame, value, depth + 1).await?;
+                let v = self.eval(frame, value, depth + 1).await?;
                 let text = v.to_string();
                 self.run.with_case(|c| c.notes.push(text));
                 Ok(Value::Unit)
             }
             StmtKind::Evidence { label, value } => {
-                let label = self.expr(frame, label, depth + 1).await?.to_string();
-                let value = self.expr(frame, value, depth + 1).await?.to_json();
+                let label = self.eval(frame, label, depth + 1).await?.to_string();
+                let value = self.eval(frame, value, depth + 1).await?.to_json();
                 self.run.with_case(|c| c.evidence.push(EvidenceItem { label, value }));
                 Ok(Value::Unit)
             }
             StmtKind::Recommend { value } => {
-                let text = self.expr(frame, value, depth + 1).await?.to_string();
+                let text = self.eval(frame, value, depth + 1).await?.to_string();
                 self.run.with_case(|c| c.recommendation = Some(text));
                 Ok(Value::Unit)
             }
             StmtKind::Resolve { value } => {
-                let summary = self.expr(frame, value, depth + 1).await?.to_string();
+                let summary = self.eval(frame, value, depth + 1).await?.to_string();
                 Err(Flow::End { disposition: Disposition::Resolved, summary })
             }
             StmtKind::Escalate { value } => {
-                let summary = self.expr(frame, value, depth + 1).await?.to_string();
+                let summary = self.eval(frame, value, depth + 1).await?.to_string();
                 Err(Flow::End { disposition: Disposition::Escalated, summary })
             }
             StmtKind::Fail { value } => {
-                let message = self.expr(frame, value, depth + 1).await?.to_string();
+                let message = self.eval(frame, value, depth + 1).await?.to_string();
                 Err(Flow::Error(RunError::new("fail", message)))
             }
             StmtKind::Mock(mock) => {
@@ -336,15 +336,15 @@ impl<'a> Machine<'a> {
                         MockPattern::Any { .. } => MockPatternValue::Any,
                         MockPattern::Rest { .. } => MockPatternValue::Rest,
                         MockPattern::Value { value } => {
-                            MockPatternValue::Value(self.expr(frame, value, depth + 1).await?)
+                            MockPatternValue::Value(self.eval(frame, value, depth + 1).await?)
                         }
                     });
                 }
                 let result = match &mock.result {
                     None => Ok(Value::Unit),
-                    Some(MockResult::Value { value }) => Ok(self.expr(frame, value, depth + 1).await?),
+                    Some(MockResult::Value { value }) => Ok(self.eval(frame, value, depth + 1).await?),
                     Some(MockResult::Fail { message }) => {
-                        Err(self.expr(frame, message, depth + 1).await?.to_string())
+                        Err(self.eval(frame, message, depth + 1).await?.to_string())
                     }
                 };
                 self.host.mock(MockDef { action: mock.action, patterns, result })?;
@@ -378,9 +378,9 @@ impl<'a> Machine<'a> {
         };
         let outcome = match comparison {
             Some((op, lhs, rhs)) => {
-                let l = self.expr(frame, lhs, depth + 1).await;
+                let l = self.eval(frame, lhs, depth + 1).await;
                 let r = match &l {
-                    Ok(_) => self.expr(frame, rhs, depth + 1).await,
+                    Ok(_) => self.eval(frame, rhs, depth + 1).await,
                     Err(_) => Ok(Value::Unit),
                 };
                 match (l, r) {
@@ -392,7 +392,7 @@ impl<'a> Machine<'a> {
                 }
             }
             None => {
-                self.expr(frame, &expect.cond, depth + 1).await.map(|v| (v.as_bool() == Some(true), None))
+                self.eval(frame, &expect.cond, depth + 1).await.map(|v| (v.as_bool() == Some(true), None))
             }
         };
         match outcome {
@@ -411,6 +411,35 @@ impl<'a> Machine<'a> {
             ))),
             Err(other) => Err(other),
         }
+    }
+
+    /// Evaluates an expression: on the spot when it needs no awaiting (a literal, a local,
+    /// a field of a local), which spares the boxed future of [`Machine::expr`].
+    async fn eval(&self, frame: &mut Frame, e: &'a Expr, depth: usize) -> R<Value> {
+        if depth <= MAX_DEPTH
+            && let Some(value) = self.leaf(frame, e)
+        {
+            return value;
+        }
+        self.expr(frame, e, depth).await
+    }
+
+    /// The value of an expression that needs no awaiting; `None` for any other.
+    fn leaf(&self, frame: &Frame, e: &'a Expr) -> Option<R<Value>> {
+        Some(match &e.kind {
+            ExprKind::Int { value } => Ok(Value::Int(*value)),
+            ExprKind::Float { value } => Ok(Value::Float(*value)),
+            ExprKind::Bool { value } => Ok(Value::Bool(*value)),
+            ExprKind::None => Ok(Value::None),
+            ExprKind::Str { value } => Ok(typed_string(self.program, &e.ty, value)),
+            ExprKind::Duration { ms } => Ok(Value::Duration(i64::try_from(*ms).unwrap_or(i64::MAX))),
+            ExprKind::Local { slot, .. } => Ok(frame.get(*slot)),
+            ExprKind::Variant { id, ordinal, name } => Ok(self.variant(*id, *ordinal, name)),
+            ExprKind::Field { target, field, optional } => {
+                field_of(borrowed(frame, target)?, field, *optional)
+            }
+            _ => return None,
+        })
     }
 
     /// Evaluates an expression.
@@ -432,7 +461,7 @@ impl<'a> Machine<'a> {
                         match part {
                             InterpPart::Lit { text } => out.push_str(text),
                             InterpPart::Expr { expr } => {
-                                let v = self.expr(frame, expr, d).await?;
+                                let v = self.eval(frame, expr, d).await?;
                                 // Written in place: no text of its own first.
                                 std::fmt::Write::write_fmt(&mut out, format_args!("{v}")).ok();
                             }
@@ -444,14 +473,14 @@ impl<'a> Machine<'a> {
                 ExprKind::List { items } => {
                     let mut out = Vec::with_capacity(items.len());
                     for item in items {
-                        out.push(self.expr(frame, item, d).await?);
+                        out.push(self.eval(frame, item, d).await?);
                     }
                     Ok(Value::list(out))
                 }
                 ExprKind::Record { fields } => {
                     let mut out = Vec::with_capacity(fields.len());
                     for f in fields {
-                        out.push((Text::from(f.name.as_str()), self.expr(frame, &f.value, d).await?));
+                        out.push((Text::from(f.name.as_str()), self.eval(frame, &f.value, d).await?));
                     }
                     Ok(Value::Record(Arc::new(out)))
                 }
@@ -463,46 +492,46 @@ impl<'a> Machine<'a> {
                     if let Some(t) = borrowed(frame, target) {
                         return field_of(t, field, *optional);
                     }
-                    let t = self.expr(frame, target, d).await?;
+                    let t = self.eval(frame, target, d).await?;
                     field_of(&t, field, *optional)
                 }
                 ExprKind::Index { target, index } => {
-                    let t = self.expr(frame, target, d).await?;
-                    let i = self.expr(frame, index, d).await?;
+                    let t = self.eval(frame, target, d).await?;
+                    let i = self.eval(frame, index, d).await?;
                     index_of(&t, &i)
                 }
                 ExprKind::Call(call) => self.call(frame, call, e, d).await,
                 ExprKind::Unary { op, operand } => {
-                    let v = self.expr(frame, operand, d).await?;
+                    let v = self.eval(frame, operand, d).await?;
                     unary(*op, &v)
                 }
                 ExprKind::Binary { op, lhs, rhs } => match op {
                     BinaryOp::And => {
-                        let l = self.expr(frame, lhs, d).await?;
+                        let l = self.eval(frame, lhs, d).await?;
                         if !truthy(&l)? {
                             return Ok(Value::Bool(false));
                         }
-                        Ok(Value::Bool(truthy(&self.expr(frame, rhs, d).await?)?))
+                        Ok(Value::Bool(truthy(&self.eval(frame, rhs, d).await?)?))
                     }
                     BinaryOp::Or => {
-                        let l = self.expr(frame, lhs, d).await?;
+                        let l = self.eval(frame, lhs, d).await?;
                         if truthy(&l)? {
                             return Ok(Value::Bool(true));
                         }
-                        Ok(Value::Bool(truthy(&self.expr(frame, rhs, d).await?)?))
+                        Ok(Value::Bool(truthy(&self.eval(frame, rhs, d).await?)?))
                     }
                     BinaryOp::Coalesce => {
-                        let l = self.expr(frame, lhs, d).await?;
-                        if l.is_none() { self.expr(frame, rhs, d).await } else { Ok(l) }
+                        let l = self.eval(frame, lhs, d).await?;
+                        if l.is_none() { self.eval(frame, rhs, d).await } else { Ok(l) }
                     }
                     _ => {
-                        let l = self.expr(frame, lhs, d).await?;
-                        let r = self.expr(frame, rhs, d).await?;
+                        let l = self.eval(frame, lhs, d).await?;
+                        let r = self.eval(frame, rhs, d).await?;
                         binary_values(*op, &l, &r)
                     }
                 },
                 ExprKind::If { cond, then, otherwise } => {
-                    let c = self.expr(frame, cond, d).await?;
+                    let c = self.eval(frame, cond, d).await?;
                     if truthy(&c)? {
                         self.block(frame, then, d).await
                     } else if let Some(other) = otherwise {
@@ -512,7 +541,7 @@ impl<'a> Machine<'a> {
                     }
                 }
                 ExprKind::Match { scrutinee, arms } => {
-                    let v = self.expr(frame, scrutinee, d).await?;
+                    let v = self.eval(frame, scrutinee, d).await?;
                     for arm in arms {
                         for pattern in &arm.patterns {
                             let hit = match pattern {
@@ -523,7 +552,7 @@ impl<'a> Machine<'a> {
                                     }
                                     other => other.as_str() == Some(name.as_str()),
                                 },
-                                Pattern::Literal { value } => self.expr(frame, value, d).await? == v,
+                                Pattern::Literal { value } => self.eval(frame, value, d).await? == v,
                             };
                             if hit {
                                 return self.block(frame, &arm.body, d).await;
@@ -576,7 +605,7 @@ impl<'a> Machine<'a> {
             Callee::Action(site) => {
                 let mut args = Vec::with_capacity(call.args.len());
                 for a in &call.args {
-                    args.push(self.expr(frame, a, depth).await?);
+                    args.push(self.eval(frame, a, depth).await?);
                 }
                 self.action(frame, site, args).await
             }
@@ -586,7 +615,7 @@ impl<'a> Machine<'a> {
                 };
                 let mut callee = Frame::new(function.body.locals);
                 for (param, arg) in function.params.iter().zip(&call.args) {
-                    let v = self.expr(frame, arg, depth).await?;
+                    let v = self.eval(frame, arg, depth).await?;
                     callee.set(param.slot, v);
                 }
                 callee.approval = frame.approval.clone();
@@ -596,7 +625,7 @@ impl<'a> Machine<'a> {
             }
             Callee::Playbook { id, .. } => {
                 let alert = match call.args.first() {
-                    Some(a) => self.expr(frame, a, depth).await?,
+                    Some(a) => self.eval(frame, a, depth).await?,
                     None => Value::None,
                 };
                 self.host.run_playbook(*id, alert).await
@@ -606,7 +635,7 @@ impl<'a> Machine<'a> {
                 let Some(arg) = call.args.first() else {
                     return err("a conversion takes one argument");
                 };
-                let v = self.expr(frame, arg, depth).await?;
+                let v = self.eval(frame, arg, depth).await?;
                 convert(self.program, &v, &e.ty).map_err(Flow::Error)
             }
         }
@@ -629,7 +658,7 @@ impl<'a> Machine<'a> {
                 let Some(arg) = call.args.first() else {
                     return err("`load` takes a file path");
                 };
-                let path = self.expr(frame, arg, depth).await?;
+                let path = self.eval(frame, arg, depth).await?;
                 let Some(path) = path.as_str() else {
                     return err("`load` takes a file path (a string)");
                 };
@@ -642,7 +671,7 @@ impl<'a> Machine<'a> {
             _ => {
                 let mut args = Vec::with_capacity(call.args.len());
                 for a in &call.args {
-                    args.push(self.expr(frame, a, depth).await?);
+                    args.push(self.eval(frame, a, depth).await?);
                 }
                 // `worst([])` / `best([])` of an enum list: the enum's first / last variant
                 // (the type says which enum; the built-in alone cannot know).
@@ -704,7 +733,7 @@ impl<'a> Machine<'a> {
     }
 
     async fn for_loop(&self, frame: &mut Frame, lp: &'a ir::ForLoop, depth: usize) -> R<Value> {
-        let iter = self.expr(frame, &lp.iter, depth).await?;
+        let iter = self.eval(frame, &lp.iter, depth).await?;
         let items: Vec<Value> = match iter {
             Value::List(items) => Arc::unwrap_or_clone(items),
             Value::Json(Json::Array(items)) => items.into_iter().map(Value::Json).collect(),
@@ -716,14 +745,14 @@ impl<'a> Machine<'a> {
         for (i, item) in items.into_iter().enumerate() {
             if let Some(filter) = &lp.filter {
                 frame.set(lp.var_slot, item.clone());
-                if !truthy(&self.expr(frame, filter, depth).await?)? {
+                if !truthy(&self.eval(frame, filter, depth).await?)? {
                     continue;
                 }
             }
             kept.push((i, item));
         }
         if let Some(limit) = &lp.limit {
-            let n = self.expr(frame, limit, depth).await?;
+            let n = self.eval(frame, limit, depth).await?;
             let Some(n) = n.as_int() else {
                 return err("`limit` takes an int");
             };
@@ -739,7 +768,7 @@ impl<'a> Machine<'a> {
             }
         }
         let concurrency = match &lp.concurrency {
-            Some(c) => self.expr(frame, c, depth).await?.as_int().unwrap_or(1).max(1) as usize,
+            Some(c) => self.eval(frame, c, depth).await?.as_int().unwrap_or(1).max(1) as usize,
             None => usize::try_from(self.config.policy.default_concurrency).unwrap_or(8).max(1),
         };
         let concurrent = kept.len() > 1 && concurrency > 1 && read_only_block(self.program, &lp.body, 0);
@@ -749,7 +778,7 @@ impl<'a> Machine<'a> {
                 .map(|(i, item)| {
                     let mut f = frame.clone();
                     f.set(lp.var_slot, item.clone());
-                    f.ctx = format!("{}[{i}]", frame.ctx);
+                    f.ctx = loop_ctx(&frame.ctx, *i);
                     f
                 })
                 .collect();
@@ -766,7 +795,7 @@ impl<'a> Machine<'a> {
         let mut out = Vec::with_capacity(kept.len());
         for (i, item) in kept {
             frame.set(lp.var_slot, item);
-            frame.ctx = format!("{base_ctx}[{i}]");
+            frame.ctx = loop_ctx(&base_ctx, i);
             let r = self.block(frame, &lp.body, depth).await;
             frame.ctx.clone_from(&base_ctx);
             out.push(r?);
@@ -775,13 +804,13 @@ impl<'a> Machine<'a> {
     }
 
     async fn approve(&self, frame: &mut Frame, ap: &'a ir::Approve, depth: usize) -> R<Value> {
-        let prompt = self.expr(frame, &ap.prompt, depth).await?.to_string();
+        let prompt = self.eval(frame, &ap.prompt, depth).await?.to_string();
         let group = match &ap.group {
-            Some(g) => Some(self.expr(frame, g, depth).await?.to_string()),
+            Some(g) => Some(self.eval(frame, g, depth).await?.to_string()),
             None => None,
         };
         let within_ms = match &ap.within {
-            Some(w) => match self.expr(frame, w, depth).await? {
+            Some(w) => match self.eval(frame, w, depth).await? {
                 Value::Duration(ms) => ms,
                 other => return err(format!("`within` takes a duration, got {}", other.kind_name())),
             },
@@ -806,6 +835,29 @@ impl<'a> Machine<'a> {
 }
 
 /// A string literal typed as a security type is a security string.
+/// The context path of iteration `i` of a loop run in context `base`: `base[i]`. Written
+/// by hand: it is made for every iteration of every loop.
+fn loop_ctx(base: &str, i: usize) -> String {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = i;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let digits = std::str::from_utf8(&digits[at..]).unwrap_or_default();
+    let mut ctx = String::with_capacity(base.len() + digits.len() + 2);
+    ctx.push_str(base);
+    ctx.push('[');
+    ctx.push_str(digits);
+    ctx.push(']');
+    ctx
+}
+
 fn typed_string(program: &Program, ty: &Type, text: &str) -> Value {
     match program.resolve_type(ty) {
         Type::Security { security } => Value::security(*security, text).unwrap_or_else(|_| Value::str(text)),
@@ -1178,5 +1230,17 @@ fn read_only_expr(program: &Program, e: &Expr, info: &mut ExprInfo, depth: usize
         }
         ExprKind::Block(b) => read_only_stmts(program, &b.stmts, info, d),
         ExprKind::Approve(_) | ExprKind::Try { .. } | ExprKind::ActionRef { .. } | ExprKind::Error => false,
+    }
+}
+
+#[cfg(test)]
+mod loop_ctx_tests {
+    use super::loop_ctx;
+
+    #[test]
+    fn writes_the_index_as_format_does() {
+        for (base, i) in [("", 0), ("s1", 7), ("s1[2]", 10), ("f<s3>", 12_345), ("x", usize::MAX)] {
+            assert_eq!(loop_ctx(base, i), format!("{base}[{i}]"));
+        }
     }
 }
