@@ -52,7 +52,8 @@ struct Inner {
     values: BTreeMap<(String, String), Json>,
     approvals: Vec<ApprovalRow>,
     /// Cases as JSON text (UTF-8 bytes), as the SQLite store keeps them.
-    cases: BTreeMap<String, Box<[u8]>>,
+    /// A case's buffer keeps its spare room when that is small (see [`kept_case`]).
+    cases: BTreeMap<String, Vec<u8>>,
     undo_log: BTreeMap<(String, i64), UndoState>,
     /// The number of journal entries of the last run finished: how much room to make up
     /// front for the next one's.
@@ -166,6 +167,16 @@ fn kept_text(json: JournalJson, scratch: &mut Vec<u8>) -> StoreResult<Arc<str>> 
             )
         }),
     }
+}
+
+/// A case's text as kept: the buffer it was written into, shrunk only when more than a
+/// quarter of it is spare. Shrinking copies the whole case, and a case is written into a
+/// buffer sized from the previous one, so most of the time there is little to give back.
+fn kept_case(mut body: Vec<u8>) -> Vec<u8> {
+    if body.capacity() - body.len() > body.len() / 4 {
+        body.shrink_to_fit();
+    }
+    body
 }
 
 fn parse_kept(text: &str, key: &CallKey) -> StoreResult<Json> {
@@ -539,7 +550,7 @@ impl Store for MemoryStore {
         update: &RunUpdate,
         case: &Case,
     ) -> StoreResult<()> {
-        let body = case_bytes(case)?.into_boxed_slice();
+        let body = kept_case(case_bytes(case)?);
         let mut inner = self.lock();
         let Some(index) = inner.run_index(run_id) else {
             return Err(StoreError::not_found(format!("there is no run {run_id}")));
@@ -649,7 +660,7 @@ impl Store for MemoryStore {
     }
 
     fn save_case(&self, run_id: &str, case: &Json) -> StoreResult<()> {
-        self.lock().cases.insert(run_id.to_string(), case.to_string().into_bytes().into_boxed_slice());
+        self.lock().cases.insert(run_id.to_string(), kept_case(case.to_string().into_bytes()));
         Ok(())
     }
 
