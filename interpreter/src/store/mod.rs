@@ -11,13 +11,14 @@
 //!
 //! Times are UTC milliseconds since the Unix epoch (`i64`) throughout.
 
+mod json_text;
 mod memory;
 mod sqlite;
 
 pub use memory::MemoryStore;
 pub use sqlite::{Durability, SYNC_ENV, SqliteStore, default_path};
 
-use crate::engine::{ActionRecord, Case};
+use crate::engine::{ActionRecord, Case, EvidenceItem};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use std::fmt;
@@ -105,14 +106,29 @@ fn write_case(out: &mut Vec<u8>, case: &Case) -> serde_json::Result<()> {
         error,
         dry_run,
     } = case;
-    field(out, "{\"run_id\":", run_id)?;
-    field(out, ",\"playbook\":", playbook)?;
-    field(out, ",\"alert\":", alert)?;
+    str_field(out, "{\"run_id\":", run_id);
+    str_field(out, ",\"playbook\":", playbook);
+    out.extend_from_slice(b",\"alert\":");
+    json_text::write_json(out, alert);
     field(out, ",\"disposition\":", disposition)?;
-    field(out, ",\"summary\":", summary)?;
-    field(out, ",\"notes\":", notes)?;
-    field(out, ",\"evidence\":", evidence)?;
-    field(out, ",\"recommendation\":", recommendation)?;
+    opt_str_field(out, ",\"summary\":", summary.as_deref());
+    out.extend_from_slice(b",\"notes\":[");
+    for (i, note) in notes.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json_text::write_str(out, note);
+    }
+    out.extend_from_slice(b"],\"evidence\":[");
+    for (i, item) in evidence.iter().enumerate() {
+        let EvidenceItem { label, value } = item;
+        str_field(out, if i > 0 { ",{\"label\":" } else { "{\"label\":" }, label);
+        out.extend_from_slice(b",\"value\":");
+        json_text::write_json(out, value);
+        out.push(b'}');
+    }
+    out.push(b']');
+    opt_str_field(out, ",\"recommendation\":", recommendation.as_deref());
     out.extend_from_slice(b",\"actions\":[");
     for (i, action) in actions.iter().enumerate() {
         if i > 0 {
@@ -122,7 +138,7 @@ fn write_case(out: &mut Vec<u8>, case: &Case) -> serde_json::Result<()> {
     }
     out.push(b']');
     field(out, ",\"approvals\":", approvals)?;
-    field(out, ",\"error\":", error)?;
+    opt_str_field(out, ",\"error\":", error.as_deref());
     field(out, ",\"dry_run\":", dry_run)?;
     out.push(b'}');
     Ok(())
@@ -146,30 +162,27 @@ fn write_action(out: &mut Vec<u8>, action: &ActionRecord) -> serde_json::Result<
         replayed,
         text,
     } = action;
-    field(out, "{\"call_id\":", call_id)?;
-    field(out, ",\"connector\":", connector)?;
-    field(out, ",\"action\":", name)?;
-    field(out, ",\"effect\":", effect)?;
+    str_field(out, "{\"call_id\":", call_id);
+    str_field(out, ",\"connector\":", connector);
+    str_field(out, ",\"action\":", name);
+    str_field(out, ",\"effect\":", effect);
+    out.extend_from_slice(b",\"arguments\":");
     match &text.arguments {
-        Some(raw) => {
-            out.extend_from_slice(b",\"arguments\":");
-            out.extend_from_slice(raw.as_bytes());
-        }
-        None => field(out, ",\"arguments\":", arguments)?,
+        Some(raw) => out.extend_from_slice(raw.as_bytes()),
+        None => json_text::write_json(out, arguments),
     }
+    out.extend_from_slice(b",\"result\":");
     match (result, &text.result) {
-        (Some(_), Some(raw)) => {
-            out.extend_from_slice(b",\"result\":");
-            out.extend_from_slice(raw.as_bytes());
-        }
-        _ => field(out, ",\"result\":", result)?,
+        (Some(_), Some(raw)) => out.extend_from_slice(raw.as_bytes()),
+        (Some(result), None) => json_text::write_json(out, result),
+        (None, _) => out.extend_from_slice(b"null"),
     }
-    field(out, ",\"error\":", error)?;
+    opt_str_field(out, ",\"error\":", error.as_deref());
     field(out, ",\"status\":", status)?;
-    field(out, ",\"started_at\":", started_at)?;
-    field(out, ",\"finished_at\":", finished_at)?;
+    str_field(out, ",\"started_at\":", started_at);
+    opt_str_field(out, ",\"finished_at\":", finished_at.as_deref());
     field(out, ",\"duration_ms\":", duration_ms)?;
-    field(out, ",\"approval\":", approval)?;
+    opt_str_field(out, ",\"approval\":", approval.as_deref());
     field(out, ",\"replayed\":", replayed)?;
     out.push(b'}');
     Ok(())
@@ -179,6 +192,21 @@ fn write_action(out: &mut Vec<u8>, action: &ActionRecord) -> serde_json::Result<
 fn field<T: Serialize + ?Sized>(out: &mut Vec<u8>, prefix: &str, value: &T) -> serde_json::Result<()> {
     out.extend_from_slice(prefix.as_bytes());
     serde_json::to_writer(&mut *out, value)
+}
+
+/// Writes `prefix` then `value` as a JSON string.
+fn str_field(out: &mut Vec<u8>, prefix: &str, value: &str) {
+    out.extend_from_slice(prefix.as_bytes());
+    json_text::write_str(out, value);
+}
+
+/// Writes `prefix` then `value` as a JSON string, or `null`.
+fn opt_str_field(out: &mut Vec<u8>, prefix: &str, value: Option<&str>) {
+    out.extend_from_slice(prefix.as_bytes());
+    match value {
+        Some(text) => json_text::write_str(out, text),
+        None => out.extend_from_slice(b"null"),
+    }
 }
 
 fn case_error(e: serde_json::Error) -> StoreError {
@@ -343,9 +371,8 @@ const SCRATCH_KEPT: usize = 64 * 1024;
 /// so that the text is one allocation of the exact size. A large value's buffer is not kept.
 pub(crate) fn compact_text(json: &Json, scratch: &mut Vec<u8>) -> Result<Arc<str>, String> {
     scratch.clear();
-    let text = serde_json::to_writer(&mut *scratch, json)
-        .map_err(|e| e.to_string())
-        .and_then(|()| std::str::from_utf8(scratch).map(Arc::from).map_err(|e| e.to_string()));
+    json_text::write_json(scratch, json);
+    let text = std::str::from_utf8(scratch).map(Arc::from).map_err(|e| e.to_string());
     if scratch.capacity() > SCRATCH_KEPT {
         *scratch = Vec::new();
     }
@@ -1025,7 +1052,10 @@ mod case_text_tests {
         case.disposition = Disposition::AwaitingApproval;
         case.summary = Some("done\t".to_string());
         case.notes = vec!["n1".to_string(), "<\u{7f}>".to_string()];
-        case.evidence = vec![EvidenceItem { label: "copies".to_string(), value: json!([{"b": 2, "a": 1}]) }];
+        case.evidence = vec![
+            EvidenceItem { label: "copies".to_string(), value: json!([{"b": 2, "a": 1}]) },
+            EvidenceItem { label: "two \"".to_string(), value: json!("x") },
+        ];
         case.recommendation = Some("r".to_string());
         case.actions = vec![
             action(

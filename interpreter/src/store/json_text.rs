@@ -1,0 +1,184 @@
+//! Compact JSON text, byte for byte as `serde_json::to_writer` writes it, for the hot paths
+//! of the journal and the case (every argument and result of every action call is written
+//! once). Strings are scanned eight bytes at a time for the few bytes JSON escapes and
+//! copied in runs; `serde_json` tests and copies them one by one.
+
+use serde_json::Value as Json;
+
+/// Every byte of the word `0x01` (with [`HIGH`], the usual word-at-a-time byte tests).
+const ONES: u64 = 0x0101_0101_0101_0101;
+/// The high bit of every byte of a word.
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// Whether any of the eight bytes of `word` is escaped in a JSON string: a control
+/// character (below 0x20), `"` or `\`. Exact for "any", which is all that is asked.
+fn needs_escape(word: u64) -> bool {
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGH != 0;
+    below_space || has_zero(word ^ (ONES * u64::from(b'"'))) || has_zero(word ^ (ONES * u64::from(b'\\')))
+}
+
+/// Writes the escape `serde_json` writes for `byte`, one of the bytes JSON escapes.
+fn escape(byte: u8, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let short: &[u8] = match byte {
+        b'"' => b"\\\"",
+        b'\\' => b"\\\\",
+        0x08 => b"\\b",
+        0x0c => b"\\f",
+        b'\n' => b"\\n",
+        b'\r' => b"\\r",
+        b'\t' => b"\\t",
+        _ => {
+            let hex = |n: u8| HEX.get(usize::from(n)).copied().unwrap_or(b'0');
+            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', hex(byte >> 4), hex(byte & 0xf)]);
+            return;
+        }
+    };
+    out.extend_from_slice(short);
+}
+
+/// Which bytes JSON escapes in a string.
+static ESCAPED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
+/// Writes `s` as a JSON string, quotes included.
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    // `bytes[start..at]` is scanned and waits to be copied in one piece.
+    let mut start = 0;
+    let mut at = 0;
+    while at < bytes.len() {
+        // Most words have nothing to escape: eight bytes at once.
+        if let Some(chunk) = bytes.get(at..at + 8).and_then(|c| <[u8; 8]>::try_from(c).ok())
+            && !needs_escape(u64::from_le_bytes(chunk))
+        {
+            at += 8;
+            continue;
+        }
+        // A word with something to escape, or the last few bytes: byte by byte.
+        let end = (at + 8).min(bytes.len());
+        while at < end {
+            let byte = bytes.get(at).copied().unwrap_or(0);
+            if ESCAPED[usize::from(byte)] {
+                out.extend_from_slice(bytes.get(start..at).unwrap_or_default());
+                escape(byte, out);
+                start = at + 1;
+            }
+            at += 1;
+        }
+    }
+    out.extend_from_slice(bytes.get(start..).unwrap_or_default());
+    out.push(b'"');
+}
+
+/// Writes `value` as compact JSON text.
+pub(crate) fn write_json(out: &mut Vec<u8>, value: &Json) {
+    match value {
+        Json::Null => out.extend_from_slice(b"null"),
+        Json::Bool(true) => out.extend_from_slice(b"true"),
+        Json::Bool(false) => out.extend_from_slice(b"false"),
+        // Numbers are rare here and have their own formatting rules: serde_json writes them.
+        Json::Number(n) => {
+            if serde_json::to_writer(&mut *out, n).is_err() {
+                out.extend_from_slice(b"null");
+            }
+        }
+        Json::String(s) => write_str(out, s),
+        Json::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json(out, item);
+            }
+            out.push(b']');
+        }
+        Json::Object(map) => {
+            out.push(b'{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(out, key);
+                out.push(b':');
+                write_json(out, item);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ours(value: &Json) -> String {
+        let mut out = Vec::new();
+        write_json(&mut out, value);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn strings_are_written_as_serde_json_writes_them() {
+        let mut cases: Vec<String> = vec![
+            String::new(),
+            "plain".into(),
+            "exactly8".into(),
+            "sixteen bytes!!!".into(),
+            "quote \" and backslash \\ and slash /".into(),
+            "tab\tnew\nline\rcr\u{8}bs\u{c}ff".into(),
+            "\u{0}\u{1}\u{1f}\u{7f} controls".into(),
+            "ünïcödé — 日本語 🎣 ".repeat(5),
+            "\"\"\"\"\"\"\"\"\"".into(),
+            "abcdefg\"".into(),
+            "abcdefgh\\".into(),
+        ];
+        // Every control character and every ASCII byte, at every offset within a word.
+        for b in 0u8..128 {
+            for pad in 0..9 {
+                cases.push(format!("{}{}{}", "x".repeat(pad), char::from(b), "y".repeat(9 - pad)));
+            }
+        }
+        for s in cases {
+            let value = Json::String(s.clone());
+            assert_eq!(ours(&value), serde_json::to_string(&value).unwrap(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn values_are_written_as_serde_json_writes_them() {
+        let values = [
+            json!(null),
+            json!(true),
+            json!(false),
+            json!(0),
+            json!(-17),
+            json!(u64::MAX),
+            json!(1.5),
+            json!(1e300),
+            json!([]),
+            json!({}),
+            json!([1, "two", [3, {"four": null}], {"b": 1, "a": [true, false]}]),
+            json!({"sender": "payroll@evil.example", "body": "Pay: http://evil.example/a\n\t\"now\"",
+                   "nested": {"z": {"y": {"x": ["deep"]}}}, "": "empty key", "k\"ey": 1}),
+        ];
+        for value in values {
+            assert_eq!(ours(&value), serde_json::to_string(&value).unwrap(), "{value}");
+        }
+    }
+}
