@@ -424,7 +424,8 @@ impl<'a> Machine<'a> {
         self.expr(frame, e, depth).await
     }
 
-    /// The value of an expression that needs no awaiting; `None` for any other.
+    /// The value of an expression that needs no awaiting; `None` for any other. A field of
+    /// a local (`x.f.g`) is read in place rather than copying `x` first.
     fn leaf(&self, frame: &Frame, e: &'a Expr) -> Option<R<Value>> {
         Some(match &e.kind {
             ExprKind::Int { value } => Ok(Value::Int(*value)),
@@ -448,13 +449,20 @@ impl<'a> Machine<'a> {
             if depth > MAX_DEPTH {
                 return err("the program nests too deeply to run");
             }
+            if let Some(value) = self.leaf(frame, e) {
+                return value;
+            }
             let d = depth + 1;
             match &e.kind {
-                ExprKind::Int { value } => Ok(Value::Int(*value)),
-                ExprKind::Float { value } => Ok(Value::Float(*value)),
-                ExprKind::Bool { value } => Ok(Value::Bool(*value)),
-                ExprKind::None => Ok(Value::None),
-                ExprKind::Str { value } => Ok(typed_string(self.program, &e.ty, value)),
+                // Every one of these is a leaf, answered above.
+                ExprKind::Int { .. }
+                | ExprKind::Float { .. }
+                | ExprKind::Bool { .. }
+                | ExprKind::None
+                | ExprKind::Str { .. }
+                | ExprKind::Duration { .. }
+                | ExprKind::Local { .. }
+                | ExprKind::Variant { .. } => err("internal error: a literal or a local was not evaluated"),
                 ExprKind::Interp { parts } => {
                     let mut out = String::new();
                     for part in parts {
@@ -469,7 +477,6 @@ impl<'a> Machine<'a> {
                     }
                     Ok(typed_string(self.program, &e.ty, &out))
                 }
-                ExprKind::Duration { ms } => Ok(Value::Duration(i64::try_from(*ms).unwrap_or(i64::MAX))),
                 ExprKind::List { items } => {
                     let mut out = Vec::with_capacity(items.len());
                     for item in items {
@@ -484,14 +491,10 @@ impl<'a> Machine<'a> {
                     }
                     Ok(Value::Record(Arc::new(out)))
                 }
-                ExprKind::Local { slot, .. } => Ok(frame.get(*slot)),
                 ExprKind::Const { id, name } => self.constant(*id, name, d).await,
-                ExprKind::Variant { id, ordinal, name } => Ok(self.variant(*id, *ordinal, name)),
                 ExprKind::Field { target, field, optional } => {
-                    // `x.f.g` on a local: read in place rather than copying `x` first.
-                    if let Some(t) = borrowed(frame, target) {
-                        return field_of(t, field, *optional);
-                    }
+                    // A field of a local is a leaf, read in place above; this one's target
+                    // is computed first.
                     let t = self.eval(frame, target, d).await?;
                     field_of(&t, field, *optional)
                 }
