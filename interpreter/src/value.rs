@@ -713,7 +713,8 @@ fn push_key(path: &mut String, key: &str) {
     }
 }
 
-fn push_index(path: &mut String, i: usize) {
+/// Appends `[i]`: an index in a JSON path, or an iteration in a loop's context path.
+pub(crate) fn push_index(path: &mut String, i: usize) {
     use std::fmt::Write as _;
     write!(path, "[{i}]").ok();
 }

@@ -838,26 +838,12 @@ impl<'a> Machine<'a> {
 }
 
 /// A string literal typed as a security type is a security string.
-/// The context path of iteration `i` of a loop run in context `base`: `base[i]`. Written
-/// by hand: it is made for every iteration of every loop.
+/// The context path of iteration `i` of a loop run in context `base`: `base[i]`, written
+/// into one allocation of the right size (it is made for every iteration of every loop).
 fn loop_ctx(base: &str, i: usize) -> String {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = i;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let digits = std::str::from_utf8(&digits[at..]).unwrap_or_default();
-    let mut ctx = String::with_capacity(base.len() + digits.len() + 2);
+    let mut ctx = String::with_capacity(base.len() + 22);
     ctx.push_str(base);
-    ctx.push('[');
-    ctx.push_str(digits);
-    ctx.push(']');
+    value::push_index(&mut ctx, i);
     ctx
 }
 
