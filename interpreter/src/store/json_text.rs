@@ -83,6 +83,23 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Writes `items` as a JSON array, each written by `item`; stops at the first error.
+pub(crate) fn write_list<T, E>(
+    out: &mut Vec<u8>,
+    items: &[T],
+    mut item: impl FnMut(&mut Vec<u8>, &T) -> Result<(), E>,
+) -> Result<(), E> {
+    out.push(b'[');
+    for (i, value) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        item(out, value)?;
+    }
+    out.push(b']');
+    Ok(())
+}
+
 /// Writes `value` as compact JSON text.
 pub(crate) fn write_json(out: &mut Vec<u8>, value: &Json) {
     match value {
@@ -97,14 +114,11 @@ pub(crate) fn write_json(out: &mut Vec<u8>, value: &Json) {
         }
         Json::String(s) => write_str(out, s),
         Json::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
+            let written: Result<(), std::convert::Infallible> = write_list(out, items, |out, item| {
                 write_json(out, item);
-            }
-            out.push(b']');
+                Ok(())
+            });
+            let Ok(()) = written;
         }
         Json::Object(map) => {
             out.push(b'{');

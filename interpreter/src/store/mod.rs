@@ -112,31 +112,23 @@ fn write_case(out: &mut Vec<u8>, case: &Case) -> serde_json::Result<()> {
     json_text::write_json(out, alert);
     field(out, ",\"disposition\":", disposition)?;
     opt_str_field(out, ",\"summary\":", summary.as_deref());
-    out.extend_from_slice(b",\"notes\":[");
-    for (i, note) in notes.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
+    out.extend_from_slice(b",\"notes\":");
+    json_text::write_list(out, notes, |out, note| {
         json_text::write_str(out, note);
-    }
-    out.extend_from_slice(b"],\"evidence\":[");
-    for (i, item) in evidence.iter().enumerate() {
+        Ok(())
+    })?;
+    out.extend_from_slice(b",\"evidence\":");
+    json_text::write_list(out, evidence, |out, item| {
         let EvidenceItem { label, value } = item;
-        str_field(out, if i > 0 { ",{\"label\":" } else { "{\"label\":" }, label);
+        str_field(out, "{\"label\":", label);
         out.extend_from_slice(b",\"value\":");
         json_text::write_json(out, value);
         out.push(b'}');
-    }
-    out.push(b']');
+        Ok(())
+    })?;
     opt_str_field(out, ",\"recommendation\":", recommendation.as_deref());
-    out.extend_from_slice(b",\"actions\":[");
-    for (i, action) in actions.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_action(out, action)?;
-    }
-    out.push(b']');
+    out.extend_from_slice(b",\"actions\":");
+    json_text::write_list(out, actions, write_action)?;
     field(out, ",\"approvals\":", approvals)?;
     opt_str_field(out, ",\"error\":", error.as_deref());
     field(out, ",\"dry_run\":", dry_run)?;
