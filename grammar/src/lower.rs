@@ -20,6 +20,36 @@ use crate::split::doc_before;
 /// that lowering, later passes and even dropping the AST stay within the stack.
 pub(crate) const MAX_DEPTH: u32 = 128;
 
+/// The diagnostic for a declaration with a non-ASCII character `c` at `span`, outside its
+/// strings and comments (see [`crate::split::Chunk::non_ascii`]).
+pub(crate) fn non_ascii(span: Span, c: char) -> Diagnostic {
+    let shown = if c.is_whitespace() {
+        "a non-ASCII space".to_string()
+    } else if c.is_control() {
+        "a control character".to_string()
+    } else {
+        format!("`{c}`")
+    };
+    let help = if c.is_whitespace() {
+        "replace it with a plain space (such spaces often come with text pasted from a web page \
+         or a document)"
+            .to_string()
+    } else if matches!(c, '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{2018}' | '\u{2019}') {
+        "write strings between plain `\"` quotes".to_string()
+    } else if c.is_alphanumeric() {
+        "names are made of ASCII letters, digits and `_`; text in other scripts goes in a string".to_string()
+    } else {
+        "outside strings and comments, Parry is written in ASCII; put this character in a string".to_string()
+    };
+    Diagnostic::error(
+        "syntax-error",
+        format!("{shown} (U+{:04X}) is not allowed outside strings and comments", u32::from(c)),
+        span,
+        "not an ASCII character",
+    )
+    .with_help(help)
+}
+
 /// The diagnostic for code nested deeper than [`MAX_DEPTH`], at `span`.
 pub(crate) fn too_deep(span: Span) -> Diagnostic {
     Diagnostic::error(

@@ -10,12 +10,15 @@
 
 use crate::ast::{Comment, FileId, Span};
 
-/// One top-level item's text: `start..end` in the file. `keyword` is the item keyword the
-/// chunk starts with, if any (`None` for stray text or an attribute-only chunk).
+/// One top-level item's text: `start..end` in the file.
 #[derive(Debug, Clone)]
 pub(crate) struct Chunk {
     pub start: usize,
     pub end: usize,
+    /// Where the first non-ASCII character outside a string or comment is, if there is
+    /// one: such a declaration is reported there and not parsed (only strings and
+    /// comments may hold non-ASCII text).
+    pub non_ascii: Option<usize>,
 }
 
 pub(crate) struct Scan {
@@ -65,6 +68,8 @@ pub(crate) fn scan(file: FileId, src: &str) -> Scan {
     let mut chunk_start: Option<usize> = None;
     let mut chunk_keyword: Option<&'static str> = None;
     let mut at_line_start = true;
+    // The first non-ASCII character in code since the current chunk started.
+    let mut non_ascii: Option<usize> = None;
 
     let mut clean: Vec<u8> = bytes.to_vec();
     let mut i = 0;
@@ -125,9 +130,9 @@ pub(crate) fn scan(file: FileId, src: &str) -> Scan {
                 };
                 if starts_item {
                     if let Some(start) = chunk_start {
-                        chunks.push(Chunk { start, end: i });
+                        chunks.push(Chunk { start, end: i, non_ascii: non_ascii.take() });
                     } else if i > 0 {
-                        chunks.push(Chunk { start: 0, end: i });
+                        chunks.push(Chunk { start: 0, end: i, non_ascii: non_ascii.take() });
                     }
                     chunk_start = Some(i);
                     chunk_keyword = keyword;
@@ -146,6 +151,12 @@ pub(crate) fn scan(file: FileId, src: &str) -> Scan {
             0xEF if bytes.get(i..i + 3) == Some(&[0xEF, 0xBB, 0xBF]) => {
                 clean[i..i + 3].fill(b' ');
                 i += 3;
+                continue;
+            }
+            0x80.. => {
+                non_ascii.get_or_insert(i);
+                // On past the character's continuation bytes.
+                i += skip_while(bytes, i, |c| (0x80..0xC0).contains(&c));
                 continue;
             }
             b'#' => {
@@ -195,9 +206,9 @@ pub(crate) fn scan(file: FileId, src: &str) -> Scan {
         i += 1;
     }
     if let Some(start) = chunk_start {
-        chunks.push(Chunk { start, end: bytes.len() });
+        chunks.push(Chunk { start, end: bytes.len(), non_ascii });
     } else if !bytes.is_empty() {
-        chunks.push(Chunk { start: 0, end: bytes.len() });
+        chunks.push(Chunk { start: 0, end: bytes.len(), non_ascii });
     }
     // Only whole comments and single ASCII bytes were replaced, so this cannot fail; keep
     // the original text if it somehow did.
@@ -228,9 +239,15 @@ fn skip_while(bytes: &[u8], start: usize, keep: impl Fn(u8) -> bool) -> usize {
     1 + rest.iter().position(|&c| !keep(c)).unwrap_or(rest.len())
 }
 
-/// The bytes [`scan`] acts on in code; it passes over every other byte.
+/// The bytes [`scan`] acts on in code; it passes over every other byte. Every byte of a
+/// non-ASCII character is one: code is ASCII.
 const CODE_BYTES: [bool; 256] = {
     let mut table = [false; 256];
+    let mut k = 0x80;
+    while k < 256 {
+        table[k] = true;
+        k += 1;
+    }
     let mut k = 0;
     let special = b"\n\t\r\xEF#\"()[]{}";
     while k < special.len() {
@@ -537,6 +554,24 @@ mod tests {
         // Where every counted byte opens a level, the bound is exact.
         assert!(nesting_counted(b"((((((((((", 9).is_some());
         assert_eq!(nesting_bound(b"(((((((((("), 10);
+    }
+
+    #[test]
+    fn non_ascii_code_is_found_once_per_chunk_and_text_is_left_alone() {
+        let src = "\u{FEFF}## Grüße\nconst A = \"café {b × 2}\" # ×\n\
+                   const B = r\"é\"\n\
+                   fn f() {\n  let é = \"é\"\n  ü\n}\n\
+                   const C = \"é\n × ü\n";
+        let scan = scan(FileId(0), src);
+        let found: Vec<Option<&str>> = scan
+            .chunks
+            .iter()
+            .map(|c| c.non_ascii.map(|p| &src[p..p + src[p..].chars().next().map_or(1, char::len_utf8)]))
+            .collect();
+        // The byte-order mark and the comment before the first item are a chunk of their
+        // own. In an interpolation is code; in strings, raw strings and comments is text. An
+        // unterminated string ends at its line: what follows is code again.
+        assert_eq!(found, [None, Some("×"), None, Some("é"), Some("×")]);
     }
 
     #[test]
