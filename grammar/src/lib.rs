@@ -190,7 +190,8 @@ mod tests {
     //! `parry.pest` (run on every declaration) and `explain.pest` (run to explain a failure)
     //! must accept exactly the same text: the parser reports a failure only if the first
     //! fails, and the explanation is read from the second. The text either is given is
-    //! ASCII outside strings and comments (the scan refuses the rest).
+    //! ASCII outside strings and comments (the scan refuses the rest), which is where
+    //! `XID_CONTINUE` in the first and `ASCII_ALPHANUMERIC | "_"` in the second agree.
 
     use std::path::{Path, PathBuf};
 
