@@ -124,8 +124,12 @@ impl<'s> Lowerer<'s> {
     /// that ends in an optional part (`x = a b?` covers the whitespace tried before `b`).
     fn span(&self, pair: &Pair<'_, Rule>) -> Span {
         let s = pair.as_span();
-        let end = s.start() + trimmed_len(s.as_str());
-        Span::new(self.file, self.base + s.start(), self.base + end)
+        let (start, mut end) = (s.start(), s.end());
+        let text = s.get_input().as_bytes();
+        while end > start && text.get(end - 1) == Some(&b' ') {
+            end -= 1;
+        }
+        Span::new(self.file, self.base + start, self.base + end)
     }
 
     fn push(&self, d: Diagnostic) {
@@ -1100,10 +1104,6 @@ impl<'a> LitText<'a> {
             None => Name::new(self.slice),
         }
     }
-}
-
-fn trimmed_len(text: &str) -> usize {
-    text.trim_end_matches(' ').len()
 }
 
 fn is_keyword(word: &str) -> bool {
