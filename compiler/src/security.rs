@@ -94,7 +94,7 @@ pub fn validate_ip(s: &str) -> Result<(), String> {
 
 /// Checks an IPv4 address and explains the first problem found.
 pub fn validate_ipv4(s: &str) -> Result<(), String> {
-    if s.parse::<Ipv4Addr>().is_ok() {
+    if looks_like_ip(s) && s.parse::<Ipv4Addr>().is_ok() {
         return Ok(());
     }
     let what = NotA { text: s, noun: "an IPv4 address" };
@@ -255,6 +255,12 @@ pub fn validate_domain(s: &str) -> Result<(), String> {
     domain_problem(s).map_or(Ok(()), |p| Err(format!("{} is not a domain name: {p}", shown(s))))
 }
 
+/// Whether `s` could be an IP address at all: IPv4 is digits and dots, IPv6 has a `:`. Names
+/// are told from addresses without the cost of parsing them as one.
+fn looks_like_ip(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_digit() || b == b'.') || s.contains(':')
+}
+
 fn domain_problem(s: &str) -> Option<String> {
     if s.is_empty() {
         return Some("it is empty".to_string());
@@ -268,7 +274,7 @@ fn domain_problem(s: &str) -> Option<String> {
     if s.contains('@') {
         return Some("it contains `@`; use the `email` type, or `domain_of(email)`".to_string());
     }
-    if s.parse::<std::net::IpAddr>().is_ok() {
+    if looks_like_ip(s) && s.parse::<std::net::IpAddr>().is_ok() {
         return Some("it is an IP address; use the `ip` type".to_string());
     }
     if s.ends_with('.') && s.len() > 1 && !s.ends_with("..") {
@@ -303,7 +309,7 @@ pub fn validate_host(s: &str) -> Result<(), String> {
     if s.contains(':') {
         return validate_ipv6(s).map_err(|e| format!("{what}: {e}"));
     }
-    if s.parse::<Ipv4Addr>().is_ok() {
+    if looks_like_ip(s) && s.parse::<Ipv4Addr>().is_ok() {
         return Ok(());
     }
     if !s.contains('.') {
@@ -418,8 +424,8 @@ pub fn validate_url(s: &str) -> Result<(), String> {
     let Some((scheme, rest)) = s.split_once("://") else {
         return Err(format!("{what}: it has no scheme (write e.g. `https://{}`)", s.trim_start_matches('/')));
     };
-    let lower = scheme.to_ascii_lowercase();
-    if !URL_SCHEMES.contains(&lower.as_str()) {
+    if !URL_SCHEMES.iter().any(|known| known.eq_ignore_ascii_case(scheme)) {
+        let lower = scheme.to_ascii_lowercase();
         let hint = match lower.as_str() {
             "hxxp" | "hxxps" | "hxxp[s]" => " (it looks defanged: use `refang` first)",
             _ => "",
