@@ -130,12 +130,27 @@ pub fn decode_html_entities(text: &str) -> String {
 /// `(.)`, `{.}`, `[dot]`, `\.`, `[@]`, `(@)`, `[at]`, `[/]`.
 pub fn refang(text: &str) -> String {
     let mut out = text.to_string();
+    if !may_be_defanged(text) {
+        return out;
+    }
     for (re, replacement) in REFANG_RULES.iter() {
         if re.is_match(&out) {
             out = re.replace_all(&out, *replacement).into_owned();
         }
     }
     out
+}
+
+/// Whether any of [`REFANG_RULES`] can match `text`: each needs a bracket, a backslash, or
+/// `hxx`, `h**` or `fxp` (in any case). Most text has none, and is spared ten searches.
+fn may_be_defanged(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.iter().any(|b| matches!(b, b'[' | b'(' | b'{' | b'\\'))
+        || bytes.windows(3).any(|w| match w[0] {
+            b'h' | b'H' => w[1..].eq_ignore_ascii_case(b"xx") || &w[1..] == b"**",
+            b'f' | b'F' => w[1..].eq_ignore_ascii_case(b"xp"),
+            _ => false,
+        })
 }
 
 /// Makes an indicator safe to show or paste: `http` → `hxxp`, `https` → `hxxps`,
@@ -775,6 +790,32 @@ Reported by Jane via the Report Phish button, client 10.20.30.40, Outlook 16.0.1
             extract_urls("<a href=\"https&#58;&#47;&#47;evil.example&#47;x\">"),
             vec!["https://evil.example/x"]
         );
+    }
+
+    #[test]
+    fn text_that_may_not_be_defanged_matches_no_refang_rule() {
+        // Every short text over an alphabet of what the rules look for: where the quick test
+        // says no rule can match, none does (and where one does, the quick test said so).
+        const ALPHABET: &[u8] = b"hHxXpPfF*[](){}\\.:/@atdoS 1";
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut checked = 0;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 9) as usize;
+            let text: String = (0..len)
+                .map(|i| char::from(ALPHABET[((seed >> (6 + 6 * i)) % ALPHABET.len() as u64) as usize]))
+                .collect();
+            let matched = REFANG_RULES.iter().any(|(re, _)| re.is_match(&text));
+            assert!(!matched || may_be_defanged(&text), "{text:?} matches a rule");
+            checked += usize::from(!may_be_defanged(&text));
+        }
+        assert!(checked > 1_000, "only {checked} texts were plain");
+        assert!(
+            may_be_defanged("hXxPs://a") && may_be_defanged("evil\\.example") && may_be_defanged("FxP://x")
+        );
+        assert!(!may_be_defanged("Pay: http://evil.example/a https://b.example/c"));
     }
 
     #[test]
