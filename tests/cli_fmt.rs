@@ -107,11 +107,9 @@ fn parry() -> Command {
     Command::new(env!("CARGO_BIN_EXE_parry"))
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("parry-fmt-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory, removed when the test ends.
+fn scratch() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("parry-fmt-").tempdir().unwrap()
 }
 
 const UGLY: &str = "playbook p(a: {x: int}) {\n    note   a.x+1\n\n\n    resolve \"done\"\n}\n";
@@ -119,12 +117,13 @@ const CANONICAL: &str = "playbook p(a: { x: int }) {\n  note a.x + 1\n\n  resolv
 
 #[test]
 fn fmt_rewrites_files_in_place_recursively() {
-    let dir = scratch("rewrite");
+    let scratch = scratch();
+    let dir = scratch.path();
     std::fs::create_dir_all(dir.join("sub")).unwrap();
     std::fs::write(dir.join("sub/a.play"), UGLY).unwrap();
     std::fs::write(dir.join("b.play"), CANONICAL).unwrap();
     std::fs::write(dir.join("notes.txt"), UGLY).unwrap();
-    let out = parry().arg("fmt").arg(&dir).output().unwrap();
+    let out = parry().arg("fmt").arg(dir).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(std::fs::read_to_string(dir.join("sub/a.play")).unwrap(), CANONICAL);
     assert_eq!(std::fs::read_to_string(dir.join("b.play")).unwrap(), CANONICAL);
@@ -133,7 +132,8 @@ fn fmt_rewrites_files_in_place_recursively() {
 
 #[test]
 fn fmt_check_prints_a_diff_and_changes_nothing() {
-    let dir = scratch("check");
+    let scratch = scratch();
+    let dir = scratch.path();
     let file = dir.join("a.play");
     std::fs::write(&file, UGLY).unwrap();
     let out = parry().args(["fmt", "--check"]).arg(&file).output().unwrap();
@@ -152,7 +152,8 @@ fn fmt_check_prints_a_diff_and_changes_nothing() {
 
 #[test]
 fn fmt_refuses_files_with_syntax_errors() {
-    let dir = scratch("syntax");
+    let scratch = scratch();
+    let dir = scratch.path();
     let file = dir.join("broken.play");
     let broken = "playbook p(a: int) {\n  let = 3\n}\n";
     std::fs::write(&file, broken).unwrap();

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 const PARRY: &str = env!("CARGO_BIN_EXE_parry");
@@ -56,13 +56,11 @@ test "wrong expectation" {
 }
 "#;
 
-/// A fresh project directory with `files`.
-fn project(name: &str, files: &[(&str, &str)]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("parry-cli-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+/// A fresh project directory with `files`, removed when the test ends.
+fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix("parry-cli-test-").tempdir().unwrap();
     for (path, text) in files {
-        std::fs::write(dir.join(path), text).unwrap();
+        std::fs::write(dir.path().join(path), text).unwrap();
     }
     dir
 }
@@ -80,11 +78,13 @@ fn parry_test(args: &[&str], dir: &Path) -> (i32, String, String) {
 
 #[test]
 fn passing_project_exits_zero_with_one_line_per_test() {
-    let dir = project(
-        "pass",
-        &[("parry.toml", ""), ("main.play", PLAYBOOK), ("main_test.play", PASSING), ("alert.json", ALERT)],
-    );
-    let (code, out, err) = parry_test(&[], &dir);
+    let dir = project(&[
+        ("parry.toml", ""),
+        ("main.play", PLAYBOOK),
+        ("main_test.play", PASSING),
+        ("alert.json", ALERT),
+    ]);
+    let (code, out, err) = parry_test(&[], dir.path());
     assert_eq!(code, 0, "{out}{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("ok") && lines[0].contains("clean URL is resolved"), "{out}");
@@ -94,27 +94,24 @@ fn passing_project_exits_zero_with_one_line_per_test() {
 
 #[test]
 fn failing_test_exits_one_and_shows_both_sides() {
-    let dir = project(
-        "fail",
-        &[
-            ("parry.toml", ""),
-            ("main.play", PLAYBOOK),
-            ("main_test.play", &format!("{PASSING}{FAILING}")),
-            ("alert.json", ALERT),
-        ],
-    );
-    let (code, out, err) = parry_test(&[dir.to_str().unwrap()], Path::new("."));
+    let dir = project(&[
+        ("parry.toml", ""),
+        ("main.play", PLAYBOOK),
+        ("main_test.play", &format!("{PASSING}{FAILING}")),
+        ("alert.json", ALERT),
+    ]);
+    let (code, out, err) = parry_test(&[dir.path().to_str().unwrap()], Path::new("."));
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.contains("FAILED wrong expectation"), "{out}");
     assert!(out.contains("expect run.disposition == escalated"), "{out}");
     assert!(out.contains("left:  resolved") && out.contains("right: escalated"), "{out}");
     assert_eq!(out.lines().last().unwrap(), "2 passed, 1 failed");
 
-    let (code, out, _) = parry_test(&["--filter", "approved"], &dir);
+    let (code, out, _) = parry_test(&["--filter", "approved"], dir.path());
     assert_eq!(code, 0, "{out}");
     assert_eq!(out.lines().last().unwrap(), "1 passed, 0 failed");
 
-    let (code, out, _) = parry_test(&["--json"], &dir);
+    let (code, out, _) = parry_test(&["--json"], dir.path());
     assert_eq!(code, 1);
     let report: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["passed"], 2);
@@ -127,8 +124,8 @@ fn failing_test_exits_one_and_shows_both_sides() {
 #[test]
 fn type_errors_are_diagnostics_not_test_failures() {
     let broken = format!("{PLAYBOOK}\ntest \"t\" {{\n  let x: int = \"text\"\n  expect x == 1\n}}\n");
-    let dir = project("types", &[("main.play", &broken)]);
-    let (code, out, err) = parry_test(&["main.play"], &dir);
+    let dir = project(&[("main.play", &broken)]);
+    let (code, out, err) = parry_test(&["main.play"], dir.path());
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("type-mismatch"), "{err}");
     assert!(!out.contains("FAILED"), "{out}");
@@ -136,8 +133,8 @@ fn type_errors_are_diagnostics_not_test_failures() {
 
 #[test]
 fn syntax_errors_are_diagnostics_not_test_failures() {
-    let dir = project("syntax", &[("main.play", "playbook p(a: { x: int }) {\n  let = 3\n}\n")]);
-    let (code, out, err) = parry_test(&["main.play"], &dir);
+    let dir = project(&[("main.play", "playbook p(a: { x: int }) {\n  let = 3\n}\n")]);
+    let (code, out, err) = parry_test(&["main.play"], dir.path());
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("syntax-error"), "{err}");
     assert!(err.contains("main.play:2"), "{err}");
@@ -145,8 +142,8 @@ fn syntax_errors_are_diagnostics_not_test_failures() {
 
 #[test]
 fn missing_path_is_a_usage_error() {
-    let dir = project("missing", &[]);
-    let (code, _, err) = parry_test(&["nowhere"], &dir);
+    let dir = project(&[]);
+    let (code, _, err) = parry_test(&["nowhere"], dir.path());
     assert_eq!(code, 2);
     assert!(err.contains("nowhere"), "{err}");
 }

@@ -1,7 +1,9 @@
 """End-to-end tests of `parry lsp` (the binary named by PARRY_BIN) with a real client."""
 
+import atexit
 import os
 import pathlib
+import shutil
 import tempfile
 
 import pytest
@@ -11,6 +13,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 PARRY_BIN = os.environ.get("PARRY_BIN", "target/release/parry")
 WORKDIR = pathlib.Path(tempfile.mkdtemp(prefix="parry-lsp-e2e-"))
+atexit.register(shutil.rmtree, WORKDIR, ignore_errors=True)
 
 SOURCE = """\
 connector mbox {
