@@ -1,5 +1,6 @@
-//! Quick fixes: wrap an unapproved destructive call in `approve`, and bound a loop that
-//! runs a reversible action too many times with `limit N` from the policy.
+//! Quick fixes: wrap an unapproved destructive call in `approve`, bound a loop that runs a
+//! reversible action too many times with `limit N` from the policy, and replace the
+//! no-break spaces and curly quotes that text pasted from a document brings.
 
 use crate::analysis::View;
 use crate::position::LineIndex;
@@ -19,6 +20,7 @@ pub fn code_actions(v: &View, range: Range) -> Vec<CodeActionOrCommand> {
         let action = match d.code.as_str() {
             "unapproved-destructive" => wrap_in_approve(v, d),
             "unbounded-containment" => add_limit(v, d),
+            "syntax-error" => replace_pasted(v, d),
             _ => None,
         };
         if let Some(action) = action {
@@ -94,6 +96,137 @@ fn add_limit(v: &View, d: &Diagnostic) -> Option<CodeAction> {
         format!("Add `limit {n}` to the loop (the policy's automatic limit for {name})"),
         edit,
     ))
+}
+
+/// The ASCII character a pasted one stands for: a space for a non-ASCII space, `"` for a
+/// curly double quote.
+fn plain(c: char) -> Option<char> {
+    if c.is_ascii() {
+        None
+    } else if c.is_whitespace() {
+        Some(' ')
+    } else if matches!(c, '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{201F}') {
+        Some('"')
+    } else {
+        None
+    }
+}
+
+/// A syntax error at a non-ASCII space or curly double quote: every such character in the
+/// code of its line is replaced, as a pasted line usually has several (and a string needs
+/// both its quotes). Strings and comments are left as they are.
+fn replace_pasted(v: &View, d: &Diagnostic) -> Option<CodeAction> {
+    let span = d.primary.span;
+    let mut chars = v.slice(span).chars();
+    let (Some(c), None) = (chars.next(), chars.next()) else { return None };
+    plain(c)?;
+    let at = span.start as usize;
+    let start = v.text.get(..at)?.rfind('\n').map_or(0, |i| i + 1);
+    let end = v.text.get(at..)?.find('\n').map_or(v.text.len(), |i| at + i);
+    let line = v.text.get(start..end)?;
+    let new_text = plain_line(line);
+    let range = v.index.range(v.text, start, end, v.enc);
+    let title = if new_text.matches('"').count() > line.matches('"').count() {
+        "Replace the curly quotes and non-ASCII spaces on this line with `\"` and plain spaces"
+    } else {
+        "Replace the non-ASCII spaces on this line with plain spaces"
+    };
+    Some(quick_fix(v, d, title.to_string(), TextEdit { range, new_text }))
+}
+
+/// `line` with the non-ASCII spaces and curly double quotes of its code replaced. It is read
+/// as the parser reads it: strings end at the end of their line, `{...}` in a string is
+/// code, `r"..."` is a raw string, `#` starts a comment. A curly quote in code opens a string
+/// that the next curly quote closes.
+fn plain_line(line: &str) -> String {
+    enum Open {
+        /// A string; `curly` when a replaced curly quote opened it.
+        Str { curly: bool },
+        /// An interpolation, with the braces open inside it.
+        Interp(usize),
+    }
+    let mut out = String::with_capacity(line.len());
+    let mut open: Vec<Open> = Vec::new();
+    let mut chars = line.chars().peekable();
+    let mut prev: Option<char> = None;
+    let mut before_prev: Option<char> = None;
+    while let Some(c) = chars.next() {
+        match open.last_mut() {
+            Some(Open::Str { curly }) => match c {
+                '\\' => {
+                    out.push(c);
+                    out.extend(chars.next());
+                }
+                '"' => {
+                    open.pop();
+                    out.push(c);
+                }
+                '{' => {
+                    open.push(Open::Interp(0));
+                    out.push(c);
+                }
+                _ if *curly && plain(c) == Some('"') => {
+                    open.pop();
+                    out.push('"');
+                }
+                _ => out.push(c),
+            },
+            code => {
+                let depth = match code {
+                    Some(Open::Interp(depth)) => Some(depth),
+                    _ => None,
+                };
+                match c {
+                    '#' => {
+                        out.push(c);
+                        out.extend(chars.by_ref());
+                    }
+                    '"' if prev == Some('r')
+                        && !before_prev.is_some_and(|b| b.is_ascii_alphanumeric() || b == '_') =>
+                    {
+                        out.push(c);
+                        for r in chars.by_ref() {
+                            out.push(r);
+                            if r == '"' {
+                                break;
+                            }
+                        }
+                    }
+                    '"' => {
+                        open.push(Open::Str { curly: false });
+                        out.push(c);
+                    }
+                    '{' => {
+                        if let Some(depth) = depth {
+                            *depth += 1;
+                        }
+                        out.push(c);
+                    }
+                    '}' => {
+                        match depth {
+                            Some(0) => {
+                                open.pop();
+                            }
+                            Some(depth) => *depth -= 1,
+                            None => {}
+                        }
+                        out.push(c);
+                    }
+                    _ => match plain(c) {
+                        Some('"') => {
+                            open.push(Open::Str { curly: true });
+                            out.push('"');
+                        }
+                        Some(p) => out.push(p),
+                        None => out.push(c),
+                    },
+                }
+            }
+        }
+        before_prev = prev;
+        prev = Some(c);
+    }
+    out
 }
 
 // ---------------------------------------------------------------- syntax tree search
@@ -222,4 +355,27 @@ fn innermost_unlimited_for(file: &ast::SourceFile, start: u32, end: u32) -> Opti
         }
     });
     best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_line;
+
+    #[test]
+    fn pasted_characters_are_replaced_in_code_only() {
+        let cases = [
+            ("note \u{201C}x\u{a0}y\u{201D}", "note \"x\u{a0}y\""),
+            (
+                "let a\u{a0}= \"\u{a0}\u{201C}q\u{201D}\" # \u{a0}",
+                "let a = \"\u{a0}\u{201C}q\u{201D}\" # \u{a0}",
+            ),
+            ("note \"{f(\u{a0}1)} \u{a0}\"\u{a0}", "note \"{f( 1)} \u{a0}\" "),
+            ("note r\"\\\u{a0}\"\u{a0}", "note r\"\\\u{a0}\" "),
+            ("note \"a\\\"\u{a0}\"\u{a0}", "note \"a\\\"\u{a0}\" "),
+            ("x\u{2007}× \u{201E}", "x × \""),
+        ];
+        for (line, want) in cases {
+            assert_eq!(plain_line(line), want, "{line:?}");
+        }
+    }
 }

@@ -770,6 +770,32 @@ fn quick_fix_wraps_an_unapproved_destructive_call_in_approve() {
 }
 
 #[test]
+fn quick_fix_replaces_pasted_spaces_and_curly_quotes() {
+    let mut c = utf16();
+    let src = "playbook p(alert: { a: int }) {\n  note \u{201C}x\u{201D} +\u{a0}\"\u{a0}é\"\n  resolve\u{2007}\"done\"\n}\n";
+    let (uri, _, diags) = c.open("a.play", src);
+    assert_eq!(diags.len(), 1, "{}", c.show_diagnostics(&uri, &diags));
+    let fix = actions_at(&mut c, &uri, diags[0].range).into_iter().next().unwrap();
+    assert!(fix.title.contains("curly quotes"), "{}", fix.title);
+    let edits = fix.edit.unwrap().changes.unwrap().remove(&uri).unwrap();
+    let diags = c.apply(&uri, edits);
+    // The space in the next line is reported in turn. Text in strings is left as it is.
+    assert_eq!(diags.len(), 1, "{}", c.show_diagnostics(&uri, &diags));
+    let fix = actions_at(&mut c, &uri, diags[0].range).into_iter().next().unwrap();
+    assert_eq!(fix.title, "Replace the non-ASCII spaces on this line with plain spaces");
+    let edits = fix.edit.unwrap().changes.unwrap().remove(&uri).unwrap();
+    let diags = c.apply(&uri, edits);
+    assert!(diags.is_empty(), "{}", c.show_diagnostics(&uri, &diags));
+    assert_eq!(
+        c.text(&uri),
+        "playbook p(alert: { a: int }) {\n  note \"x\" + \"\u{a0}é\"\n  resolve \"done\"\n}\n"
+    );
+    // Other characters have no fix.
+    let (uri, _, diags) = c.open("b.play", "playbook p(alert: { a: int }) {\n  note 3 × 4\n}\n");
+    assert!(actions_at(&mut c, &uri, diags[0].range).is_empty());
+}
+
+#[test]
 fn quick_fix_gates_a_let_value_and_keeps_the_binding_in_scope() {
     let mut c = Client::start(&[PositionEncodingKind::UTF16], Some(POLICY));
     let src = with_connector(
