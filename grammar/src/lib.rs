@@ -46,6 +46,13 @@ pub fn parse_sequential(file: FileId, src: &str) -> (SourceFile, Vec<Diagnostic>
     parse_with(file, src, false)
 }
 
+/// The byte offset of every non-ASCII character of `src` outside its strings, raw strings and
+/// comments, read as the parser reads them: each is a `syntax-error` where it stands (the
+/// parser reports the first of each declaration).
+pub fn non_ascii_in_code(src: &str) -> Vec<usize> {
+    split::scan_all_non_ascii(src).all_non_ascii
+}
+
 fn parse_with(file: FileId, src: &str, parallel: bool) -> (SourceFile, Vec<Diagnostic>) {
     pest::set_call_limit(NonZeroUsize::new(CALL_LIMIT));
     let scan = split::scan(file, src);

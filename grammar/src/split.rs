@@ -28,6 +28,9 @@ pub(crate) struct Scan {
     /// strings replaced by spaces, byte for byte: offsets are unchanged, and the grammar's
     /// only whitespace is the space (which makes parsing markedly faster).
     pub clean: String,
+    /// With [`scan_all_non_ascii`]: every non-ASCII character outside strings and comments,
+    /// not only the first of each chunk.
+    pub all_non_ascii: Vec<usize>,
 }
 
 const ITEM_KEYWORDS: &[&str] = &["playbook", "connector", "type", "enum", "fn", "const", "test"];
@@ -55,7 +58,17 @@ enum Mode {
 }
 
 pub(crate) fn scan(file: FileId, src: &str) -> Scan {
+    scan_with(file, src, false)
+}
+
+/// [`scan`], also listing in [`Scan::all_non_ascii`] every non-ASCII character in code.
+pub(crate) fn scan_all_non_ascii(src: &str) -> Scan {
+    scan_with(FileId(0), src, true)
+}
+
+fn scan_with(file: FileId, src: &str, all: bool) -> Scan {
     let bytes = src.as_bytes();
+    let mut all_non_ascii = Vec::new();
     let mut comments = Vec::new();
     let mut chunks: Vec<Chunk> = Vec::new();
 
@@ -155,6 +168,9 @@ pub(crate) fn scan(file: FileId, src: &str) -> Scan {
             }
             0x80.. => {
                 non_ascii.get_or_insert(i);
+                if all {
+                    all_non_ascii.push(i);
+                }
                 // On past the character's continuation bytes.
                 i += skip_while(bytes, i, |c| (0x80..0xC0).contains(&c));
                 continue;
@@ -213,7 +229,7 @@ pub(crate) fn scan(file: FileId, src: &str) -> Scan {
     // Only whole comments and single ASCII bytes were replaced, so this cannot fail; keep
     // the original text if it somehow did.
     let clean = String::from_utf8(clean).unwrap_or_else(|_| src.to_string());
-    Scan { chunks, comments, clean }
+    Scan { chunks, comments, clean, all_non_ascii }
 }
 
 /// Where a raw string `r"..."` whose quote is at `quote` ends (just past its closing quote,
@@ -572,6 +588,12 @@ mod tests {
         // own. In an interpolation is code; in strings, raw strings and comments is text. An
         // unterminated string ends at its line: what follows is code again.
         assert_eq!(found, [None, Some("×"), None, Some("é"), Some("×")]);
+        let all: Vec<&str> = scan_all_non_ascii(src)
+            .all_non_ascii
+            .iter()
+            .map(|&p| &src[p..p + src[p..].chars().next().map_or(1, char::len_utf8)])
+            .collect();
+        assert_eq!(all, ["×", "é", "ü", "×", "ü"]);
     }
 
     #[test]

@@ -123,10 +123,9 @@ fn replace_pasted(v: &View, d: &Diagnostic) -> Option<CodeAction> {
     let at = span.start as usize;
     let start = v.text.get(..at)?.rfind('\n').map_or(0, |i| i + 1);
     let end = v.text.get(at..)?.find('\n').map_or(v.text.len(), |i| at + i);
-    let line = v.text.get(start..end)?;
-    let new_text = plain_line(line);
+    let (new_text, quotes) = plain_line(v.text, start..end);
     let range = v.index.range(v.text, start, end, v.enc);
-    let title = if new_text.matches('"').count() > line.matches('"').count() {
+    let title = if quotes {
         "Replace the curly quotes and non-ASCII spaces on this line with `\"` and plain spaces"
     } else {
         "Replace the non-ASCII spaces on this line with plain spaces"
@@ -134,99 +133,30 @@ fn replace_pasted(v: &View, d: &Diagnostic) -> Option<CodeAction> {
     Some(quick_fix(v, d, title.to_string(), TextEdit { range, new_text }))
 }
 
-/// `line` with the non-ASCII spaces and curly double quotes of its code replaced. It is read
-/// as the parser reads it: strings end at the end of their line, `{...}` in a string is
-/// code, `r"..."` is a raw string, `#` starts a comment. A curly quote in code opens a string
-/// that the next curly quote closes.
-fn plain_line(line: &str) -> String {
-    enum Open {
-        /// A string; `curly` when a replaced curly quote opened it.
-        Str { curly: bool },
-        /// An interpolation, with the braces open inside it.
-        Interp(usize),
-    }
+/// The text of `line` (a range of `text`) with the non-ASCII spaces and curly double quotes
+/// of its code replaced, and whether a quote was. What is code is what the parser reads as
+/// code ([`parry_syntax::non_ascii_in_code`]). A curly quote opens a string that the next
+/// one closes: the spaces between them are the string's text and are kept.
+fn plain_line(text: &str, line: std::ops::Range<usize>) -> (String, bool) {
     let mut out = String::with_capacity(line.len());
-    let mut open: Vec<Open> = Vec::new();
-    let mut chars = line.chars().peekable();
-    let mut prev: Option<char> = None;
-    let mut before_prev: Option<char> = None;
-    while let Some(c) = chars.next() {
-        match open.last_mut() {
-            Some(Open::Str { curly }) => match c {
-                '\\' => {
-                    out.push(c);
-                    out.extend(chars.next());
-                }
-                '"' => {
-                    open.pop();
-                    out.push(c);
-                }
-                '{' => {
-                    open.push(Open::Interp(0));
-                    out.push(c);
-                }
-                _ if *curly && plain(c) == Some('"') => {
-                    open.pop();
-                    out.push('"');
-                }
-                _ => out.push(c),
-            },
-            code => {
-                let depth = match code {
-                    Some(Open::Interp(depth)) => Some(depth),
-                    _ => None,
-                };
-                match c {
-                    '#' => {
-                        out.push(c);
-                        out.extend(chars.by_ref());
-                    }
-                    '"' if prev == Some('r')
-                        && !before_prev.is_some_and(|b| b.is_ascii_alphanumeric() || b == '_') =>
-                    {
-                        out.push(c);
-                        for r in chars.by_ref() {
-                            out.push(r);
-                            if r == '"' {
-                                break;
-                            }
-                        }
-                    }
-                    '"' => {
-                        open.push(Open::Str { curly: false });
-                        out.push(c);
-                    }
-                    '{' => {
-                        if let Some(depth) = depth {
-                            *depth += 1;
-                        }
-                        out.push(c);
-                    }
-                    '}' => {
-                        match depth {
-                            Some(0) => {
-                                open.pop();
-                            }
-                            Some(depth) => *depth -= 1,
-                            None => {}
-                        }
-                        out.push(c);
-                    }
-                    _ => match plain(c) {
-                        Some('"') => {
-                            open.push(Open::Str { curly: true });
-                            out.push('"');
-                        }
-                        Some(p) => out.push(p),
-                        None => out.push(c),
-                    },
-                }
+    let (mut copied, mut in_curly, mut quotes) = (line.start, false, false);
+    for pos in parry_syntax::non_ascii_in_code(text).into_iter().filter(|p| line.contains(p)) {
+        let Some(c) = text.get(pos..).and_then(|rest| rest.chars().next()) else { continue };
+        let replacement = match plain(c) {
+            Some('"') => {
+                in_curly = !in_curly;
+                quotes = true;
+                '"'
             }
-        }
-        before_prev = prev;
-        prev = Some(c);
+            Some(' ') if !in_curly => ' ',
+            _ => continue,
+        };
+        out.push_str(text.get(copied..pos).unwrap_or_default());
+        out.push(replacement);
+        copied = pos + c.len_utf8();
     }
-    out
+    out.push_str(text.get(copied..line.end).unwrap_or_default());
+    (out, quotes)
 }
 
 // ---------------------------------------------------------------- syntax tree search
@@ -375,7 +305,7 @@ mod tests {
             ("x\u{2007}× \u{201E}", "x × \""),
         ];
         for (line, want) in cases {
-            assert_eq!(plain_line(line), want, "{line:?}");
+            assert_eq!(plain_line(line, 0..line.len()).0, want, "{line:?}");
         }
     }
 }
