@@ -244,6 +244,25 @@ impl Drop for FileLease {
     }
 }
 
+/// Runs a statement that returns no rows, prepared once per connection.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+/// Rolls back the transaction [`SqliteStore::in_transaction`] opened, when it is dropped
+/// before the commit (the work failed, the commit failed, or a panic): nothing of it is
+/// kept, and the connection is ready for the next one.
+struct OpenTransaction<'c>(&'c Connection);
+
+impl Drop for OpenTransaction<'_> {
+    fn drop(&mut self) {
+        if !self.0.is_autocommit() {
+            // A failed rollback leaves nothing to do here: the next `BEGIN` reports it.
+            let _ = run_cached(self.0, "ROLLBACK");
+        }
+    }
+}
+
 fn io_error(path: &Path, what: &str, e: &rusqlite::Error) -> StoreError {
     StoreError::new(StoreErrorKind::Io, format!("{what} the state database {}: {e}", path.display()))
 }
@@ -508,10 +527,14 @@ impl SqliteStore {
         what: &'static str,
         f: impl FnOnce(&Connection) -> StoreResult<T>,
     ) -> StoreResult<T> {
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(self.err(what))?;
-        let value = f(&tx)?;
-        tx.commit().map_err(self.err(what))?;
+        let conn = self.lock();
+        // `BEGIN` and `COMMIT` as cached statements: a run commits once per effectful call,
+        // and `Connection::transaction` parses both texts every time.
+        run_cached(&conn, "BEGIN IMMEDIATE").map_err(self.err(what))?;
+        let open = OpenTransaction(&conn);
+        let value = f(&conn)?;
+        run_cached(&conn, "COMMIT").map_err(self.err(what))?;
+        std::mem::forget(open);
         Ok(value)
     }
 
@@ -1001,6 +1024,41 @@ mod tests {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
         }
+    }
+
+    /// A batch that fails part-way is rolled back whole, and the next one commits.
+    #[test]
+    fn a_failed_batch_records_nothing_and_the_next_commits() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let run = store
+            .create_run(&NewRun {
+                playbook: "p".into(),
+                playbook_hash: "h".into(),
+                alert: json!({}),
+                created_at: 1,
+            })
+            .unwrap();
+        let intent = |site: &str| Intent {
+            key: CallKey::new(&run.id, site, ""),
+            effect: "write".into(),
+            connector: "c".into(),
+            action: "a".into(),
+            args: json!({"x": 1}).into(),
+            started_at: 2,
+            approval_id: None,
+        };
+        let failed = store.write_journal(vec![
+            JournalWrite::Intent(intent("s1")),
+            JournalWrite::Complete {
+                key: CallKey::new(&run.id, "never-started", ""),
+                outcome: Outcome::Returned(json!(null).into()),
+                finished_at: 3,
+            },
+        ]);
+        assert_eq!(failed.unwrap_err().kind, StoreErrorKind::NotFound);
+        assert!(store.journal(&run.id).unwrap().is_empty(), "the first write of the batch was kept");
+        store.write_journal(vec![JournalWrite::Intent(intent("s1"))]).unwrap();
+        assert_eq!(store.journal(&run.id).unwrap().len(), 1);
     }
 
     #[test]
