@@ -11,6 +11,7 @@
 //!
 //! Times are UTC milliseconds since the Unix epoch (`i64`) throughout.
 
+mod checkpoint;
 mod json_text;
 mod memory;
 mod sqlite;

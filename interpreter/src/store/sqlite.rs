@@ -23,6 +23,7 @@
 //! The schema version lives in `PRAGMA user_version`; [`MIGRATIONS`] brings an older file up
 //! to date in one transaction, and a newer file is refused rather than misread.
 
+use super::checkpoint::Checkpointer;
 use super::memory::check_decision;
 use super::*;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
@@ -221,6 +222,10 @@ impl Durability {
 
 /// A [`Store`] in one SQLite file.
 pub struct SqliteStore {
+    /// Declared before `conn`, so dropped (its connection closed) first: see
+    /// [`Checkpointer`]. `None` for a database in memory.
+    #[cfg_attr(not(test), expect(dead_code, reason = "kept for its thread, stopped when dropped"))]
+    checkpointer: Option<Checkpointer>,
     conn: Mutex<Connection>,
     path: PathBuf,
     /// Leases of a database in memory (no file to lock beside it).
@@ -377,7 +382,7 @@ impl SqliteStore {
     }
 
     fn init(mut conn: Connection, path: PathBuf, durability: Durability) -> StoreResult<SqliteStore> {
-        let setup = |conn: &Connection| -> Result<(), rusqlite::Error> {
+        let setup = |conn: &Connection, background: bool| -> Result<(), rusqlite::Error> {
             conn.busy_timeout(Duration::from_secs(5))?;
             // A new database gets 1 KiB pages: a commit rewrites every page it touches (a
             // journal row, its indexes), and most touch a few bytes of several pages. (An
@@ -387,14 +392,17 @@ impl SqliteStore {
             conn.pragma_update(None, "synchronous", durability.pragma())?;
             // Copy the WAL back into the database every ~10 MB rather than every 1,000 pages:
             // a checkpoint costs two fsyncs however much it copies, and a busy engine commits
-            // a few pages per effectful call. The file is cut back to 64 MB after a burst.
+            // a few pages per effectful call. With a checkpoint thread, this connection only
+            // checkpoints past four times that, if the thread falls behind. The file is cut
+            // back to 64 MB after a burst.
             let page: i64 = conn.pragma_query_value(None, "page_size", |row| row.get(0))?;
-            conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_BYTES / page.max(512))?;
+            let limit = if background { 4 * WAL_CHECKPOINT_BYTES } else { WAL_CHECKPOINT_BYTES };
+            conn.pragma_update(None, "wal_autocheckpoint", limit / page.max(512))?;
             conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
             conn.set_prepared_statement_cache_capacity(64);
             Ok(())
         };
-        setup(&conn).map_err(|e| io_error(&path, "cannot configure", &e))?;
+        setup(&conn, false).map_err(|e| io_error(&path, "cannot configure", &e))?;
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .map_err(|e| io_error(&path, "cannot read the schema version of", &e))?;
@@ -425,7 +433,22 @@ impl SqliteStore {
             }
             tx.commit().map_err(|e| io_error(&path, "cannot migrate", &e))?;
         }
-        Ok(SqliteStore { conn: Mutex::new(conn), path, memory_leases: memory::Leases::default() })
+        // The checkpoint thread once the schema is in place (its connection reads none of it).
+        let checkpointer = if path.as_os_str() == ":memory:" {
+            None
+        } else {
+            Checkpointer::start(&path, durability.pragma())
+        };
+        if let Some(c) = &checkpointer {
+            setup(&conn, true).map_err(|e| io_error(&path, "cannot configure", &e))?;
+            c.watch(&conn);
+        }
+        Ok(SqliteStore {
+            checkpointer,
+            conn: Mutex::new(conn),
+            path,
+            memory_leases: memory::Leases::default(),
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -1061,6 +1084,59 @@ mod tests {
         assert_eq!(store.journal(&run.id).unwrap().len(), 1);
     }
 
+    /// Waits up to 10 s for the store's checkpoint thread to have completed `n` checkpoints.
+    fn wait_for_checkpoints(store: &SqliteStore, n: u64) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if store.checkpointer.as_ref().is_some_and(|c| c.completed() >= n) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// The WAL is copied back by the checkpoint thread, both after a pause and after many
+    /// commits; the store's own connection keeps only a safety limit; at close the WAL goes.
+    #[test]
+    fn the_wal_is_checkpointed_on_a_thread_of_its_own() {
+        let dir = TempDir::new("checkpoint");
+        let path = dir.0.join("state.db");
+        let store = SqliteStore::open(&path).unwrap();
+        assert!(SqliteStore::open_in_memory().unwrap().checkpointer.is_none());
+        let limit: i64 = store.lock().pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0)).unwrap();
+        assert_eq!(limit, 4 * WAL_CHECKPOINT_BYTES / 1024);
+        let run = store
+            .create_run(&NewRun {
+                playbook: "p".into(),
+                playbook_hash: "h".into(),
+                alert: json!({}),
+                created_at: 1,
+            })
+            .unwrap();
+        assert!(wait_for_checkpoints(&store, 1), "no checkpoint a second after one commit");
+        let commits = super::super::checkpoint::EVERY_COMMITS;
+        for i in 0..commits {
+            store
+                .record_intent(&Intent {
+                    key: CallKey::new(&run.id, "s", &i.to_string()),
+                    effect: "write".into(),
+                    connector: "c".into(),
+                    action: "a".into(),
+                    args: json!({"i": i}).into(),
+                    started_at: 2,
+                    approval_id: None,
+                })
+                .unwrap();
+        }
+        assert!(wait_for_checkpoints(&store, 2), "no checkpoint after {commits} commits");
+        drop(store);
+        let wal = dir.0.join("state.db-wal");
+        assert!(!wal.exists(), "the WAL outlived the store: its last connection did not close last");
+        let again = SqliteStore::open(&path).unwrap();
+        assert_eq!(again.journal(&run.id).unwrap().len() as u64, commits);
+    }
+
     #[test]
     fn sqlite_in_memory_passes_the_suite() {
         super::super::suite::all(&|| Box::new(SqliteStore::open_in_memory().unwrap()));
@@ -1330,7 +1406,7 @@ mod tests {
             let page: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0)).unwrap();
             assert_eq!(page, 1024, "a new database has 1 KiB pages");
             let checkpoint: i64 = conn.pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0)).unwrap();
-            assert_eq!(checkpoint, 10 * 1024);
+            assert_eq!(checkpoint, 4 * 10 * 1024, "the safety limit: a thread checkpoints every ~10 MB");
             let limit: i64 = conn.pragma_query_value(None, "journal_size_limit", |r| r.get(0)).unwrap();
             assert_eq!(limit, 64 * 1024 * 1024);
             conn.pragma_update(None, "user_version", 99).unwrap();
