@@ -669,18 +669,25 @@ fn decode_with(
     program: &Program,
     shared: &mut FxHashSet<Text>,
 ) -> Result<Value, Vec<DecodeError>> {
-    let mut decoder = Decoder { program, errors: Vec::new(), dropped: 0, shared };
+    // First without paths: most input is valid, and then no path is ever read.
+    let mut quick = Decoder { program, errors: Vec::new(), dropped: 0, shared, paths: false, failed: false };
+    let value = quick.decode(json, ty, &mut String::new(), 0);
+    if !quick.failed {
+        return Ok(value);
+    }
+    // Something is wrong: again, with the path of every problem.
+    let mut decoder = Decoder { paths: true, ..quick };
     // Room for a path a few levels deep, so that descending does not reallocate.
     let mut path = String::with_capacity(64);
     path.push('$');
-    let value = decoder.decode(json, ty, &mut path, 0);
+    decoder.decode(json, ty, &mut path, 0);
     if decoder.dropped > 0 {
         decoder.errors.push(DecodeError {
             path: "$".to_string(),
             message: format!("… and {} more problems", decoder.dropped),
         });
     }
-    if decoder.errors.is_empty() { Ok(value) } else { Err(decoder.errors) }
+    Err(decoder.errors)
 }
 
 struct Decoder<'p> {
@@ -689,6 +696,10 @@ struct Decoder<'p> {
     dropped: usize,
     /// Shared copies of names (see [`Names`]).
     shared: &'p mut FxHashSet<Text>,
+    /// Whether the JSON path of each value is kept, for error messages. Without it, a
+    /// problem only sets `failed`.
+    paths: bool,
+    failed: bool,
 }
 
 /// Shows a JSON value briefly inside an error message.
@@ -739,6 +750,10 @@ impl Decoder<'_> {
     }
 
     fn error(&mut self, path: &str, message: String) {
+        self.failed = true;
+        if !self.paths {
+            return;
+        }
         if self.errors.len() >= MAX_DECODE_ERRORS {
             self.dropped += 1;
         } else {
@@ -844,7 +859,9 @@ impl Decoder<'_> {
                     let mut out = Vec::with_capacity(items.len());
                     for (i, element) in items.iter().enumerate() {
                         let len = path.len();
-                        push_index(path, i);
+                        if self.paths {
+                            push_index(path, i);
+                        }
                         out.push(self.decode(element, item, path, depth + 1));
                         path.truncate(len);
                     }
@@ -929,7 +946,9 @@ impl Decoder<'_> {
         let mut out = Vec::with_capacity(fields.len());
         for field in fields {
             let len = path.len();
-            push_key(path, &field.name);
+            if self.paths {
+                push_key(path, &field.name);
+            }
             let value = match (map.get(&field.name), &field.ty) {
                 (Some(j), ty) => self.decode(j, ty, path, depth + 1),
                 (None, ty) if self.may_be_missing(ty) => Value::None,
