@@ -717,7 +717,7 @@ pub(crate) mod suite {
     use super::*;
     use serde_json::json;
 
-    fn new_run(playbook: &str, at: i64) -> NewRun {
+    pub(crate) fn new_run(playbook: &str, at: i64) -> NewRun {
         NewRun {
             playbook: playbook.to_string(),
             playbook_hash: "h1".to_string(),
@@ -726,7 +726,7 @@ pub(crate) mod suite {
         }
     }
 
-    fn intent(run: &str, site: &str, indices: &str, effect: &str) -> Intent {
+    pub(crate) fn intent(run: &str, site: &str, indices: &str, effect: &str) -> Intent {
         Intent {
             key: CallKey::new(run, site, indices),
             effect: effect.to_string(),

@@ -1033,6 +1033,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use super::super::suite;
     use super::*;
     use serde_json::json;
 
@@ -1061,23 +1062,8 @@ mod tests {
     #[test]
     fn a_failed_batch_records_nothing_and_the_next_commits() {
         let store = SqliteStore::open_in_memory().unwrap();
-        let run = store
-            .create_run(&NewRun {
-                playbook: "p".into(),
-                playbook_hash: "h".into(),
-                alert: json!({}),
-                created_at: 1,
-            })
-            .unwrap();
-        let intent = |site: &str| Intent {
-            key: CallKey::new(&run.id, site, ""),
-            effect: "write".into(),
-            connector: "c".into(),
-            action: "a".into(),
-            args: json!({"x": 1}).into(),
-            started_at: 2,
-            approval_id: None,
-        };
+        let run = store.create_run(&suite::new_run("p", 1)).unwrap();
+        let intent = |site: &str| suite::intent(&run.id, site, "", "write");
         let failed = store.write_journal(vec![
             JournalWrite::Intent(intent("s1")),
             JournalWrite::Complete {
@@ -1114,28 +1100,11 @@ mod tests {
         assert!(SqliteStore::open_in_memory().unwrap().checkpointer.is_none());
         let limit: i64 = store.lock().pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0)).unwrap();
         assert_eq!(limit, 4 * WAL_CHECKPOINT_BYTES / 1024);
-        let run = store
-            .create_run(&NewRun {
-                playbook: "p".into(),
-                playbook_hash: "h".into(),
-                alert: json!({}),
-                created_at: 1,
-            })
-            .unwrap();
+        let run = store.create_run(&suite::new_run("p", 1)).unwrap();
         assert!(wait_for_checkpoints(&store, 1), "no checkpoint a second after one commit");
         let commits = super::super::checkpoint::EVERY_COMMITS;
         for i in 0..commits {
-            store
-                .record_intent(&Intent {
-                    key: CallKey::new(&run.id, "s", &i.to_string()),
-                    effect: "write".into(),
-                    connector: "c".into(),
-                    action: "a".into(),
-                    args: json!({"i": i}).into(),
-                    started_at: 2,
-                    approval_id: None,
-                })
-                .unwrap();
+            store.record_intent(&suite::intent(&run.id, "s", &i.to_string(), "write")).unwrap();
         }
         assert!(wait_for_checkpoints(&store, 2), "no checkpoint after {commits} commits");
         drop(store);
