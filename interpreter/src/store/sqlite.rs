@@ -257,6 +257,12 @@ impl Drop for FileLease {
     }
 }
 
+/// Makes `conn` checkpoint automatically once the WAL holds about `bytes`.
+fn set_autocheckpoint(conn: &Connection, bytes: i64) -> rusqlite::Result<()> {
+    let page: i64 = conn.pragma_query_value(None, "page_size", |row| row.get(0))?;
+    conn.pragma_update(None, "wal_autocheckpoint", bytes / page.max(512))
+}
+
 /// Runs a statement that returns no rows, prepared once per connection.
 fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
@@ -390,7 +396,7 @@ impl SqliteStore {
     }
 
     fn init(mut conn: Connection, path: PathBuf, durability: Durability) -> StoreResult<SqliteStore> {
-        let setup = |conn: &Connection, background: bool| -> Result<(), rusqlite::Error> {
+        let setup = |conn: &Connection| -> Result<(), rusqlite::Error> {
             conn.busy_timeout(Duration::from_secs(5))?;
             // A new database gets 1 KiB pages: a commit rewrites every page it touches (a
             // journal row, its indexes), and most touch a few bytes of several pages. (An
@@ -400,17 +406,13 @@ impl SqliteStore {
             conn.pragma_update(None, "synchronous", durability.pragma())?;
             // Copy the WAL back into the database every ~10 MB rather than every 1,000 pages:
             // a checkpoint costs two fsyncs however much it copies, and a busy engine commits
-            // a few pages per effectful call. With a checkpoint thread, this connection only
-            // checkpoints past four times that, if the thread falls behind. The file is cut
-            // back to 64 MB after a burst.
-            let page: i64 = conn.pragma_query_value(None, "page_size", |row| row.get(0))?;
-            let limit = if background { 4 * WAL_CHECKPOINT_BYTES } else { WAL_CHECKPOINT_BYTES };
-            conn.pragma_update(None, "wal_autocheckpoint", limit / page.max(512))?;
+            // a few pages per effectful call. The file is cut back to 64 MB after a burst.
+            set_autocheckpoint(conn, WAL_CHECKPOINT_BYTES)?;
             conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
             conn.set_prepared_statement_cache_capacity(64);
             Ok(())
         };
-        setup(&conn, false).map_err(|e| io_error(&path, "cannot configure", &e))?;
+        setup(&conn).map_err(|e| io_error(&path, "cannot configure", &e))?;
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .map_err(|e| io_error(&path, "cannot read the schema version of", &e))?;
@@ -448,7 +450,10 @@ impl SqliteStore {
             Checkpointer::start(&path, durability.pragma())
         };
         if let Some(c) = &checkpointer {
-            setup(&conn, true).map_err(|e| io_error(&path, "cannot configure", &e))?;
+            // The thread checkpoints; this connection only past four times as much WAL, if
+            // the thread falls behind.
+            set_autocheckpoint(&conn, 4 * WAL_CHECKPOINT_BYTES)
+                .map_err(|e| io_error(&path, "cannot configure", &e))?;
             c.watch(&conn);
         }
         Ok(SqliteStore {
@@ -905,26 +910,25 @@ impl Store for SqliteStore {
     }
 
     fn decide_approval(&self, id: i64, decision: &Decision) -> StoreResult<ApprovalRow> {
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(self.err("decide an approval"))?;
-        let current = tx
-            .prepare_cached(&format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"))
-            .and_then(|mut st| st.query_row([id], approval_from_row))
-            .optional()
-            .map_err(self.err("decide an approval"))?
-            .ok_or_else(|| StoreError::not_found(format!("there is no approval {id}")))?;
-        check_decision(&current, decision)?;
-        tx.prepare_cached(
-            "UPDATE approvals SET status = ?2, decided_by = ?3, decided_at = ?4 \
-             WHERE id = ?1 AND status = 'pending'",
-        )
-        .and_then(|mut st| {
-            st.execute(params![id, decision.status.name(), decision.decided_by, decision.decided_at])
-        })
-        .map_err(self.err("decide an approval"))?;
-        tx.commit().map_err(self.err("decide an approval"))?;
+        let what = "decide an approval";
+        let current = self.in_transaction(what, |conn| {
+            let current = conn
+                .prepare_cached(&format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"))
+                .and_then(|mut st| st.query_row([id], approval_from_row))
+                .optional()
+                .map_err(self.err(what))?
+                .ok_or_else(|| StoreError::not_found(format!("there is no approval {id}")))?;
+            check_decision(&current, decision)?;
+            conn.prepare_cached(
+                "UPDATE approvals SET status = ?2, decided_by = ?3, decided_at = ?4 \
+                 WHERE id = ?1 AND status = 'pending'",
+            )
+            .and_then(|mut st| {
+                st.execute(params![id, decision.status.name(), decision.decided_by, decision.decided_at])
+            })
+            .map_err(self.err(what))?;
+            Ok(current)
+        })?;
         Ok(ApprovalRow {
             status: decision.status,
             decided_by: decision.decided_by.clone(),
