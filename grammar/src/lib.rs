@@ -53,6 +53,12 @@ pub fn non_ascii_in_code(src: &str) -> Vec<usize> {
     split::scan_all_non_ascii(src).all_non_ascii
 }
 
+/// Whether `c` is a typographic double quote (`“ ” „ ‟`), which text pasted from a document
+/// brings where code has `"`.
+pub fn is_curly_double_quote(c: char) -> bool {
+    matches!(c, '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{201F}')
+}
+
 fn parse_with(file: FileId, src: &str, parallel: bool) -> (SourceFile, Vec<Diagnostic>) {
     pest::set_call_limit(NonZeroUsize::new(CALL_LIMIT));
     let scan = split::scan(file, src);

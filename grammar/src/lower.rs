@@ -34,7 +34,7 @@ pub(crate) fn non_ascii(span: Span, c: char) -> Diagnostic {
         "replace it with a plain space (such spaces often come with text pasted from a web page \
          or a document)"
             .to_string()
-    } else if matches!(c, '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{2018}' | '\u{2019}') {
+    } else if crate::is_curly_double_quote(c) || matches!(c, '\u{2018}' | '\u{2019}') {
         "write strings between plain `\"` quotes".to_string()
     } else if c.is_alphanumeric() {
         "names are made of ASCII letters, digits and `_`; text in other scripts goes in a string".to_string()

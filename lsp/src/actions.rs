@@ -105,7 +105,7 @@ fn plain(c: char) -> Option<char> {
         None
     } else if c.is_whitespace() {
         Some(' ')
-    } else if matches!(c, '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{201F}') {
+    } else if parry_syntax::is_curly_double_quote(c) {
         Some('"')
     } else {
         None
