@@ -72,8 +72,9 @@ impl Checkpointer {
         conn.commit_hook(Some(move || {
             let mut state = lock(&shared.state);
             state.commits += 1;
-            if state.commits == 1 || state.commits >= EVERY_COMMITS {
-                // The first commit starts the idle timer; the thousandth asks for a checkpoint.
+            if state.commits == 1 || state.commits == EVERY_COMMITS {
+                // The first commit starts the idle timer; the thousandth asks for a checkpoint
+                // (the thread sets the count back to 0 when it starts one).
                 shared.wake.notify_one();
             }
             // `false`: the commit goes ahead.
