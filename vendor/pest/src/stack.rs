@@ -94,12 +94,29 @@ impl<T: Clone> Stack<T> {
     }
 
     /// Takes a snapshot of the current `Stack`.
+    ///
+    /// With no snapshot recorded and an empty stack, nothing is recorded: restoring such a
+    /// snapshot empties the stack, which is what `restore` does when it finds no snapshot,
+    /// and clearing it does nothing, which is what `clear_snapshot` does then. (Any snapshot
+    /// recorded after it is newer, so it is cleared or restored first.) A grammar that never
+    /// pushes takes a snapshot in every sequence and lookahead; this makes them almost free.
+    #[inline(always)]
     pub fn snapshot(&mut self) {
+        if self.lengths.is_empty() && self.cache.is_empty() {
+            return;
+        }
         self.lengths.push((self.cache.len(), self.cache.len()))
     }
 
     /// The parsing after the last snapshot was successful so clearing it.
+    #[inline(always)]
     pub fn clear_snapshot(&mut self) {
+        if !self.lengths.is_empty() {
+            self.clear_recorded_snapshot();
+        }
+    }
+
+    fn clear_recorded_snapshot(&mut self) {
         if let Some((len, remained)) = self.lengths.pop() {
             let popped_count = len - remained;
             if let Some((_, parent_remained)) = self.lengths.last_mut() {
@@ -120,7 +137,15 @@ impl<T: Clone> Stack<T> {
 
     /// Rewinds the `Stack` to the most recent `snapshot()`. If no `snapshot()` has been taken, this
     /// function return the stack to its initial state.
+    #[inline(always)]
     pub fn restore(&mut self) {
+        if self.lengths.is_empty() && self.cache.is_empty() {
+            return;
+        }
+        self.restore_recorded();
+    }
+
+    fn restore_recorded(&mut self) {
         match self.lengths.pop() {
             Some((len_stack, remained)) => {
                 if remained < self.cache.len() {

@@ -1,0 +1,112 @@
+//! Checks of the changes to pest's runtime in `vendor/pest` (see its `PATCHES.md`),
+//! through pest's public API: the `PUSH`/`POP` stack still rewinds exactly when snapshots
+//! taken on an empty stack are not recorded.
+
+use pest::{ParseResult, ParserState};
+
+#[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+enum Rule {
+    Mark,
+}
+
+type State<'i> = Box<ParserState<'i, Rule>>;
+
+fn parses<'i>(input: &'i str, f: impl FnOnce(State<'i>) -> ParseResult<State<'i>>) -> bool {
+    pest::state(input, f).is_ok()
+}
+
+fn push_a<'i>(s: State<'i>) -> ParseResult<State<'i>> {
+    s.stack_push(|s| s.match_string("a"))
+}
+
+#[test]
+fn a_push_in_a_failed_sequence_is_undone_though_the_snapshots_before_it_were_not_recorded() {
+    // Two snapshots are taken before anything was pushed; the push happens inside the inner
+    // one, which then fails. Its snapshot must rewind the push.
+    assert!(
+        !parses("ab", |s| {
+            s.sequence(|s| {
+                s.sequence(|s| push_a(s).and_then(|s| s.match_string("x")))
+                    .or_else(|s| s.match_string("a"))
+                    .and_then(|s| s.stack_drop())
+            })
+        }),
+        "the push of the failed sequence is still on the stack"
+    );
+
+    // The same push in a sequence that succeeds stays on the stack.
+    assert!(parses("ab", |s| s.sequence(|s| s.sequence(push_a).and_then(|s| s.stack_drop()))));
+}
+
+#[test]
+fn an_outer_sequence_that_fails_undoes_a_push_made_in_an_inner_one_that_succeeded() {
+    assert!(
+        !parses("ab", |s| {
+            s.sequence(|s| s.sequence(push_a).and_then(|s| s.match_string("x"))).or_else(|s| s.stack_drop())
+        }),
+        "the outer snapshot did not rewind the push"
+    );
+}
+
+#[test]
+fn a_pop_in_a_failed_sequence_is_undone_once_the_stack_is_in_use() {
+    // Push "a", then drop it in a sequence that fails: the element comes back, and matching
+    // the stack's content then consumes the second "a".
+    assert!(parses("aa", |s| {
+        push_a(s)
+            .and_then(|s| s.sequence(|s| s.stack_drop().and_then(|s| s.match_string("x"))).or_else(Ok))
+            .and_then(|s| s.stack_match_pop())
+            .and_then(|s| s.end_of_input())
+    }));
+    // Dropped for good in a sequence that succeeds: nothing is left to match the second "a".
+    assert!(parses("aa", |s| {
+        push_a(s)
+            .and_then(|s| s.sequence(|s| s.stack_drop()))
+            .and_then(|s| s.stack_match_pop())
+            .and_then(|s| s.match_string("a"))
+            .and_then(|s| s.end_of_input())
+    }));
+    assert!(!parses("aa", |s| {
+        push_a(s).and_then(|s| s.sequence(|s| s.stack_drop())).and_then(|s| s.stack_drop())
+    }));
+}
+
+/// In a sequence: drop the top of the stack, push "b" in a sequence that fails, drop again.
+fn inner_then_drop<'i>(s: State<'i>) -> ParseResult<State<'i>> {
+    s.sequence(|s| {
+        s.stack_drop()
+            .and_then(|s| {
+                s.sequence(|s| s.stack_push(|s| s.match_string("b")).and_then(|s| s.match_string("x")))
+                    .or_else(Ok)
+            })
+            .and_then(|s| s.stack_drop())
+    })
+}
+
+#[test]
+fn a_snapshot_taken_on_an_empty_stack_inside_a_recorded_one_rewinds_to_empty() {
+    // "a" is pushed, then a sequence (recorded: the stack holds "a") drops it. Inside, with
+    // the stack empty again, a sequence pushes "b" and fails: the stack must be empty after
+    // it, not "a" again, so the second drop fails, and with it the outer sequence.
+    assert!(!parses("ab", |s| push_a(s).and_then(inner_then_drop)));
+    // The outer sequence failed, so "a" is back: it matches the next "a" of the input.
+    assert!(parses("aa", |s| {
+        push_a(s).and_then(|s| inner_then_drop(s).or_else(Ok)).and_then(|s| s.stack_match_pop())
+    }));
+}
+
+#[test]
+fn a_push_under_many_unrecorded_snapshots_is_undone_at_the_right_depth() {
+    // 100 nested sequences before the first push; the push is in the innermost, and the
+    // 50th from the inside fails: the stack must be empty after it, whatever the depth.
+    fn nest<'i>(s: State<'i>, depth: usize) -> ParseResult<State<'i>> {
+        if depth == 0 {
+            return push_a(s);
+        }
+        s.sequence(|s| {
+            let s = nest(s, depth - 1)?;
+            if depth == 50 { s.match_string("x") } else { Ok(s) }
+        })
+    }
+    assert!(!parses("ab", |s| s.sequence(|s| nest(s, 100)).or_else(|s| s.stack_drop())));
+}
