@@ -1,6 +1,7 @@
-//! Checks of the changes to pest's runtime in `vendor/pest` (see its `PATCHES.md`),
+//! Checks of the two changes to pest's runtime in `vendor/pest` (see its `PATCHES.md`),
 //! through pest's public API: the `PUSH`/`POP` stack still rewinds exactly when snapshots
-//! taken on an empty stack are not recorded.
+//! taken on an empty stack are not recorded, and the line index still gives the right line
+//! and column after multi-byte characters.
 
 use pest::{ParseResult, ParserState};
 
@@ -109,4 +110,16 @@ fn a_push_under_many_unrecorded_snapshots_is_undone_at_the_right_depth() {
         })
     }
     assert!(!parses("ab", |s| s.sequence(|s| nest(s, 100)).or_else(|s| s.stack_drop())));
+}
+
+#[test]
+fn line_and_column_count_characters_after_multi_byte_text() {
+    let input = "é\nab\n🎈x\n";
+    let pairs = pest::state(input, |s| {
+        s.match_string("é\nab\n🎈").and_then(|s| s.rule(Rule::Mark, |s| s.match_string("x")))
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mark = pairs.into_iter().next().unwrap_or_else(|| panic!("no pair"));
+    assert_eq!(mark.line_col(), (3, 2));
+    assert_eq!(mark.as_span().end_pos().line_col(), (3, 3));
 }

@@ -18,14 +18,17 @@ impl LineIndex {
     pub fn new(text: &str) -> LineIndex {
         let mut line_offsets: Vec<usize> = alloc::vec![0];
 
-        let mut offset = 0;
-
-        for c in text.chars() {
-            offset += c.len_utf8();
-            if c == '\n' {
-                line_offsets.push(offset);
-            }
-        }
+        // A line starts after every `\n` byte: in UTF-8 that byte is never part of another
+        // character, so the text can be scanned as bytes.
+        #[cfg(feature = "memchr")]
+        line_offsets.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|at| at + 1));
+        #[cfg(not(feature = "memchr"))]
+        line_offsets.extend(
+            text.bytes()
+                .enumerate()
+                .filter(|&(_, byte)| byte == b'\n')
+                .map(|(at, _)| at + 1),
+        );
 
         LineIndex { line_offsets }
     }
