@@ -7,38 +7,55 @@
 //! Inspired by rust-analyzer's `LineIndex`:
 //! <https://github.com/rust-lang/rust/blob/1.67.0/src/tools/rust-analyzer/crates/ide-db/src/line_index.rs>
 use alloc::vec::Vec;
+use core::cell::OnceCell;
 
 #[derive(Clone)]
 pub struct LineIndex {
-    /// Offset (bytes) the the beginning of each line, zero-based
-    line_offsets: Vec<usize>,
+    /// How many bytes of the input the index covers.
+    len: usize,
+    /// Offset (bytes) the the beginning of each line, zero-based. Built on the first call of
+    /// `line_col`: most parses never ask for a line and column.
+    line_offsets: OnceCell<Vec<usize>>,
 }
 
 impl LineIndex {
     pub fn new(text: &str) -> LineIndex {
+        LineIndex {
+            len: text.len(),
+            line_offsets: OnceCell::new(),
+        }
+    }
+
+    /// The line starts of the first `len` bytes of `text`.
+    fn build(text: &[u8]) -> Vec<usize> {
         let mut line_offsets: Vec<usize> = alloc::vec![0];
 
         // A line starts after every `\n` byte: in UTF-8 that byte is never part of another
         // character, so the text can be scanned as bytes.
         #[cfg(feature = "memchr")]
-        line_offsets.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|at| at + 1));
+        line_offsets.extend(memchr::memchr_iter(b'\n', text).map(|at| at + 1));
         #[cfg(not(feature = "memchr"))]
         line_offsets.extend(
-            text.bytes()
+            text.iter()
                 .enumerate()
-                .filter(|&(_, byte)| byte == b'\n')
+                .filter(|&(_, &byte)| byte == b'\n')
                 .map(|(at, _)| at + 1),
         );
 
-        LineIndex { line_offsets }
+        line_offsets
     }
 
     /// Returns (line, col) of pos.
     ///
-    /// The pos is a byte offset, start from 0, e.g. "ab" is 2, "你好" is 6
+    /// The pos is a byte offset, start from 0, e.g. "ab" is 2, "你好" is 6. `input` is the
+    /// text the index was made for (`new` was given its first bytes or all of it).
     pub fn line_col(&self, input: &str, pos: usize) -> (usize, usize) {
-        let line = self.line_offsets.partition_point(|&it| it <= pos) - 1;
-        let first_offset = self.line_offsets[line];
+        let line_offsets = self.line_offsets.get_or_init(|| {
+            let bytes = input.as_bytes();
+            Self::build(bytes.get(..self.len).unwrap_or(bytes))
+        });
+        let line = line_offsets.partition_point(|&it| it <= pos) - 1;
+        let first_offset = line_offsets[line];
 
         // Get line str from original input, then we can get column offset
         let line_str = &input[first_offset..pos];
