@@ -18,11 +18,23 @@ pub(crate) struct ExplainParser;
 /// Parses one declaration (`clean_text`, comments blanked) with the plain grammar, collecting
 /// what was expected where the parse stopped; `None` if it parses after all.
 pub(crate) fn explain(file: FileId, text: &str, clean_text: &str, base: usize) -> Option<Diagnostic> {
-    pest::set_error_detail(true);
-    let detailed = ExplainParser::parse(Rule::item_chunk, clean_text);
-    pest::set_error_detail(false);
+    let detailed = {
+        // pest's detailed error collection is one switch for the whole process, read when a
+        // parse starts. One explanation at a time: otherwise another thread's explanation,
+        // ending, could turn it off before this parse starts, and the message would change.
+        // (A parse of the main grammar that starts meanwhile collects details it does not read:
+        // slower, not different.)
+        let _one_at_a_time = EXPLAINING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        pest::set_error_detail(true);
+        let detailed = ExplainParser::parse(Rule::item_chunk, clean_text);
+        pest::set_error_detail(false);
+        detailed
+    };
     detailed.err().map(|err| syntax_error(file, text, base, &err))
 }
+
+/// Held while pest's detailed error collection is on for an explanation (see [`explain`]).
+static EXPLAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// One thing the parser would have accepted, in the order messages list them.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
