@@ -1,7 +1,8 @@
-//! Checks of the two changes to pest's runtime in `vendor/pest` (see its `PATCHES.md`),
-//! through pest's public API: the `PUSH`/`POP` stack still rewinds exactly when snapshots
-//! taken on an empty stack are not recorded, and the line index still gives the right line
-//! and column after multi-byte characters.
+//! Checks of the changes to pest's runtime in `vendor/pest` (see its `PATCHES.md`), through
+//! pest's public API: the `PUSH`/`POP` stack still rewinds exactly when snapshots taken on
+//! an empty stack are not recorded, the line index still gives the right line and column
+//! after multi-byte characters, and character ranges and tests read one whole character
+//! whether it is ASCII or not.
 
 use pest::{ParseResult, ParserState};
 
@@ -122,4 +123,62 @@ fn line_and_column_count_characters_after_multi_byte_text() {
     let mark = pairs.into_iter().next().unwrap_or_else(|| panic!("no pair"));
     assert_eq!(mark.line_col(), (3, 2));
     assert_eq!(mark.as_span().end_pos().line_col(), (3, 3));
+}
+
+/// How far `f` gets in `input`: the end of the match, or `None`.
+fn matched<'i>(input: &'i str, f: impl FnOnce(State<'i>) -> ParseResult<State<'i>>) -> Option<usize> {
+    let mut end = None;
+    let _ = pest::state(input, |s| {
+        let s = f(s)?;
+        end = Some(s.position().pos());
+        Ok(s)
+    });
+    end
+}
+
+#[test]
+fn a_character_range_reads_one_whole_character_ascii_or_not() {
+    // ASCII, inside and outside the range, and at both of its ends.
+    assert_eq!(matched("b", |s| s.match_range('a'..'c')), Some(1));
+    assert_eq!(matched("a", |s| s.match_range('a'..'a')), Some(1));
+    assert_eq!(matched("c", |s| s.match_range('a'..'b')), None);
+    assert_eq!(matched("A", |s| s.match_range('a'..'y')), None);
+    // An ASCII character in a range that reaches beyond ASCII.
+    assert_eq!(matched("z", |s| s.match_range('a'..'\u{10FFFF}')), Some(1));
+    // Two-, three- and four-byte characters are read whole, in and out of the range.
+    assert_eq!(matched("é", |s| s.match_range('a'..'\u{10FFFF}')), Some(2));
+    assert_eq!(matched("嗨x", |s| s.match_range('a'..'\u{10FFFF}')), Some(3));
+    assert_eq!(matched("🦀", |s| s.match_range('\u{1F000}'..'\u{1FFFF}')), Some(4));
+    assert_eq!(matched("é", |s| s.match_range('a'..'y')), None);
+    // After a multi-byte character, the next one is read from the right byte.
+    assert_eq!(matched("éb", |s| s.match_range('é'..'é').and_then(|s| s.match_range('b'..'b'))), Some(3));
+    // At the end of the input, nothing matches.
+    assert_eq!(matched("", |s| s.match_range('\0'..'\u{10FFFF}')), None);
+    assert_eq!(matched("a", |s| s.match_range('a'..'a').and_then(|s| s.match_range('\0'..'z'))), None);
+}
+
+#[test]
+fn a_character_test_sees_one_whole_character_ascii_or_not() {
+    let seen = std::cell::RefCell::new(Vec::new());
+    let record = |c: char| {
+        seen.borrow_mut().push(c);
+        true
+    };
+    let end = matched("aé嗨🦀_", |s| {
+        s.match_char_by(record)
+            .and_then(|s| s.match_char_by(record))
+            .and_then(|s| s.match_char_by(record))
+            .and_then(|s| s.match_char_by(record))
+            .and_then(|s| s.match_char_by(record))
+    });
+    assert_eq!(end, Some(11));
+    assert_eq!(*seen.borrow(), vec!['a', 'é', '嗨', '🦀', '_']);
+    // A refused character is not consumed, and the end of the input matches nothing.
+    assert_eq!(
+        matched("ab", |s| s.match_char_by(|c| c == 'a').and_then(|s| s.match_char_by(|c| c == 'a'))),
+        None
+    );
+    assert_eq!(matched("a", |s| s.match_char_by(|c| c == 'a').and_then(|s| s.match_char_by(|_| true))), None);
+    assert_eq!(matched("é", |s| s.match_char_by(|c| c.is_ascii())), None);
+    assert_eq!(matched("é", |s| s.match_char_by(char::is_alphabetic)), Some(2));
 }

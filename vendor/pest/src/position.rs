@@ -387,6 +387,16 @@ impl<'i> Position<'i> {
     where
         F: FnOnce(char) -> bool,
     {
+        // An ASCII byte is a whole character: no slicing and no decoding.
+        if let Some(&b) = self.input.as_bytes().get(self.pos) {
+            if b.is_ascii() {
+                let matched = f(char::from(b));
+                if matched {
+                    self.pos += 1;
+                }
+                return matched;
+            }
+        }
         if let Some(c) = self.input[self.pos..].chars().next() {
             if f(c) {
                 self.pos += c.len_utf8();
@@ -438,6 +448,17 @@ impl<'i> Position<'i> {
     /// otherwise. If no match was made, `pos` will not be updated.
     #[inline]
     pub(crate) fn match_range(&mut self, range: Range<char>) -> bool {
+        // An ASCII byte is a whole character: no slicing and no decoding.
+        if let Some(&b) = self.input.as_bytes().get(self.pos) {
+            if b.is_ascii() {
+                let c = char::from(b);
+                let matched = range.start <= c && c <= range.end;
+                if matched {
+                    self.pos += 1;
+                }
+                return matched;
+            }
+        }
         if let Some(c) = self.input[self.pos..].chars().next() {
             if range.start <= c && c <= range.end {
                 self.pos += c.len_utf8();
