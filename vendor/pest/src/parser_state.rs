@@ -574,6 +574,11 @@ pub struct ParserState<'i, R: RuleType> {
     parse_attempts: ParseAttempts<R>,
 }
 
+/// The most token slots a new `ParserState` reserves: half the input's length, up to this
+/// many (a grammar with a pair for every word and operator makes about four tokens for every
+/// ten bytes; the queue grows past the reserve as it would have from nothing).
+const QUEUE_RESERVE: usize = 1 << 16;
+
 /// Creates a `ParserState` from a `&str`, supplying it to a closure `f`.
 ///
 /// # Examples
@@ -641,7 +646,7 @@ impl<'i, R: RuleType> ParserState<'i, R> {
     pub fn new(input: &'i str) -> Box<Self> {
         Box::new(ParserState {
             position: Position::from_start(input),
-            queue: vec![],
+            queue: Vec::with_capacity(QUEUE_RESERVE.min(input.len() / 2)),
             lookahead: Lookahead::None,
             pos_attempts: vec![],
             neg_attempts: vec![],
