@@ -635,6 +635,134 @@ fn generate_expr(expr: OptimizedExpr) -> TokenStream {
     }
 }
 
+/// A set of characters that an expression matches one of: a one-character string, a range,
+/// an ASCII built-in (`ASCII_ALPHA`, ...), or a choice of those.
+#[derive(Clone)]
+struct CharClass {
+    /// The character patterns (`'a'..='z'`, `'_'`).
+    patterns: Vec<TokenStream>,
+    /// Whether every character of the set is ASCII.
+    ascii: bool,
+}
+
+impl CharClass {
+    fn of(expr: &OptimizedExpr) -> Option<CharClass> {
+        let range = |a: char, b: char| CharClass {
+            patterns: vec![quote! { #a..=#b }],
+            ascii: a.is_ascii() && b.is_ascii(),
+        };
+        match expr {
+            OptimizedExpr::Str(string) => {
+                let mut chars = string.chars();
+                let c = chars.next()?;
+                if chars.next().is_some() {
+                    return None;
+                }
+                Some(range(c, c))
+            }
+            OptimizedExpr::Range(start, end) => {
+                let (start, end) = (start.chars().next()?, end.chars().next()?);
+                // An empty range (which matches nothing) is left to `match_range`.
+                (start <= end).then(|| range(start, end))
+            }
+            OptimizedExpr::Ident(ident) => Some(match ident.as_str() {
+                "ASCII_DIGIT" => range('0', '9'),
+                "ASCII_NONZERO_DIGIT" => range('1', '9'),
+                "ASCII_BIN_DIGIT" => range('0', '1'),
+                "ASCII_OCT_DIGIT" => range('0', '7'),
+                "ASCII_HEX_DIGIT" => range('0', '9')
+                    .union(range('a', 'f'))
+                    .union(range('A', 'F')),
+                "ASCII_ALPHA_LOWER" => range('a', 'z'),
+                "ASCII_ALPHA_UPPER" => range('A', 'Z'),
+                "ASCII_ALPHA" => range('a', 'z').union(range('A', 'Z')),
+                "ASCII_ALPHANUMERIC" => range('a', 'z')
+                    .union(range('A', 'Z'))
+                    .union(range('0', '9')),
+                "ASCII" => range('\x00', '\x7f'),
+                _ => return None,
+            }),
+            OptimizedExpr::Choice(lhs, rhs) => Some(CharClass::of(lhs)?.union(CharClass::of(rhs)?)),
+            _ => None,
+        }
+    }
+
+    fn union(mut self, other: CharClass) -> CharClass {
+        self.patterns.extend(other.patterns);
+        self.ascii &= other.ascii;
+        self
+    }
+
+    /// The test of a character (a byte, for an ASCII set).
+    fn test(&self) -> TokenStream {
+        let patterns = &self.patterns;
+        if self.ascii {
+            quote! { |b: u8| matches!(char::from(b), #(#patterns)|*) }
+        } else {
+            quote! { |c: char| matches!(c, #(#patterns)|*) }
+        }
+    }
+}
+
+/// `lhs | rhs` (with `rhs` a choice itself, for three alternatives or more), in an atomic rule.
+/// With `group`, consecutive alternatives that each match one character of a set are tested
+/// as one set: in order, each either takes that one character or fails without a trace, so
+/// the first that matches is the one the set test finds. The alternatives themselves are the
+/// code that runs instead when detailed errors record each attempt.
+fn generate_choice_atomic(lhs: OptimizedExpr, rhs: OptimizedExpr, group: bool) -> TokenStream {
+    let mut alternatives = vec![lhs];
+    let mut current = rhs;
+
+    while let OptimizedExpr::Choice(lhs, rhs) = current {
+        alternatives.push(*lhs);
+        current = *rhs;
+    }
+    alternatives.push(current);
+
+    let mut parts: Vec<TokenStream> = vec![];
+    let mut run: Vec<(OptimizedExpr, CharClass)> = vec![];
+    let flush = |run: &mut Vec<(OptimizedExpr, CharClass)>, parts: &mut Vec<TokenStream>| {
+        if run.len() < 2 {
+            parts.extend(run.drain(..).map(|(expr, _)| generate_expr_atomic(expr)));
+            return;
+        }
+        let class = run
+            .iter()
+            .map(|(_, class)| class.clone())
+            .reduce(CharClass::union)
+            .unwrap();
+        let test = class.test();
+        let mut exprs = run.drain(..).map(|(expr, _)| generate_expr_atomic(expr));
+        let head = exprs.next().unwrap();
+        let choice = quote! { #head #( .or_else(|state| { #exprs }) )* };
+        parts.push(if class.ascii {
+            quote! { state.match_ascii(#test, |state| { #choice }) }
+        } else {
+            quote! { state.match_chars(#test, |state| { #choice }) }
+        });
+    };
+    for alternative in alternatives {
+        match CharClass::of(&alternative).filter(|_| group) {
+            Some(class) => run.push((alternative, class)),
+            None => {
+                flush(&mut run, &mut parts);
+                parts.push(generate_expr_atomic(alternative));
+            }
+        }
+    }
+    flush(&mut run, &mut parts);
+
+    let head = parts.remove(0);
+    quote! {
+        #head
+        #(
+            .or_else(|state| {
+                #parts
+            })
+        )*
+    }
+}
+
 fn generate_expr_atomic(expr: OptimizedExpr) -> TokenStream {
     match expr {
         OptimizedExpr::Str(string) => {
@@ -705,26 +833,7 @@ fn generate_expr_atomic(expr: OptimizedExpr) -> TokenStream {
                 })
             }
         }
-        OptimizedExpr::Choice(lhs, rhs) => {
-            let head = generate_expr_atomic(*lhs);
-            let mut tail = vec![];
-            let mut current = *rhs;
-
-            while let OptimizedExpr::Choice(lhs, rhs) = current {
-                tail.push(generate_expr_atomic(*lhs));
-                current = *rhs;
-            }
-            tail.push(generate_expr_atomic(current));
-
-            quote! {
-                #head
-                #(
-                    .or_else(|state| {
-                        #tail
-                    })
-                )*
-            }
-        }
+        OptimizedExpr::Choice(lhs, rhs) => generate_choice_atomic(*lhs, *rhs, true),
         OptimizedExpr::Opt(expr) => {
             let expr = generate_expr_atomic(*expr);
 
@@ -735,6 +844,28 @@ fn generate_expr_atomic(expr: OptimizedExpr) -> TokenStream {
             }
         }
         OptimizedExpr::Rep(expr) => {
+            if let Some(class) = CharClass::of(&expr) {
+                let test = class.test();
+                let expr = match *expr {
+                    OptimizedExpr::Choice(lhs, rhs) => generate_choice_atomic(*lhs, *rhs, false),
+                    expr => generate_expr_atomic(expr),
+                };
+                return if class.ascii {
+                    quote! { state.repeat_ascii(#test, |state| { #expr }) }
+                } else {
+                    quote! { state.repeat_chars(#test, |state| { #expr }) }
+                };
+            }
+            if let OptimizedExpr::Ident(ident) = &*expr {
+                if unicode_property_names().any(|p| p == ident) {
+                    let property: Ident = syn::parse_str(ident).unwrap();
+                    return quote! {
+                        state.repeat_chars(::pest::unicode::#property, |state| {
+                            state.match_char_by(::pest::unicode::#property)
+                        })
+                    };
+                }
+            }
             let expr = generate_expr_atomic(*expr);
 
             quote! {
@@ -1041,12 +1172,143 @@ mod tests {
         assert_eq!(
             generate_expr_atomic(expr).to_string(),
             quote! {
+                state.match_ascii(
+                    |b: u8| matches!(char::from(b), 'a'..='a' | 'b'..='b' | 'c'..='c' | 'd'..='d'),
+                    |state| {
+                        state.match_string("a").or_else(|state| {
+                            state.match_string("b")
+                        }).or_else(|state| {
+                            state.match_string("c")
+                        }).or_else(|state| {
+                            state.match_string("d")
+                        })
+                    }
+                )
+            }
+            .to_string()
+        );
+    }
+
+    #[test]
+    fn choice_atomic_of_strings() {
+        let expr = OptimizedExpr::Choice(
+            Box::new(OptimizedExpr::Str("a".to_owned())),
+            Box::new(OptimizedExpr::Str("bc".to_owned())),
+        );
+
+        assert_eq!(
+            generate_expr_atomic(expr).to_string(),
+            quote! {
                 state.match_string("a").or_else(|state| {
-                    state.match_string("b")
+                    state.match_string("bc")
+                })
+            }
+            .to_string()
+        );
+    }
+
+    #[test]
+    fn choice_atomic_groups_consecutive_characters() {
+        // `"a" | 'x'..'z' | ("b" ~ "c") | ASCII_DIGIT | "é" | 'z'..'a'`: the first two are
+        // tested as one set; the sequence and the empty range stay as they are; the digit and
+        // the non-ASCII character are one set of characters.
+        let expr = OptimizedExpr::Choice(
+            Box::new(OptimizedExpr::Str("a".to_owned())),
+            Box::new(OptimizedExpr::Choice(
+                Box::new(OptimizedExpr::Range("x".to_owned(), "z".to_owned())),
+                Box::new(OptimizedExpr::Choice(
+                    Box::new(OptimizedExpr::Seq(
+                        Box::new(OptimizedExpr::Str("b".to_owned())),
+                        Box::new(OptimizedExpr::Str("c".to_owned())),
+                    )),
+                    Box::new(OptimizedExpr::Choice(
+                        Box::new(OptimizedExpr::Ident("ASCII_DIGIT".to_owned())),
+                        Box::new(OptimizedExpr::Choice(
+                            Box::new(OptimizedExpr::Str("é".to_owned())),
+                            Box::new(OptimizedExpr::Range("z".to_owned(), "a".to_owned())),
+                        )),
+                    )),
+                )),
+            )),
+        );
+
+        assert_eq!(
+            generate_expr_atomic(expr).to_string(),
+            quote! {
+                state.match_ascii(|b: u8| matches!(char::from(b), 'a'..='a' | 'x'..='z'), |state| {
+                    state.match_string("a").or_else(|state| {
+                        state.match_range('x'..'z')
+                    })
                 }).or_else(|state| {
-                    state.match_string("c")
+                    state.sequence(|state| {
+                        state.match_string("b").and_then(|state| {
+                            state.match_string("c")
+                        })
+                    })
                 }).or_else(|state| {
-                    state.match_string("d")
+                    state.match_chars(|c: char| matches!(c, '0'..='9' | 'é'..='é'), |state| {
+                        self::r#ASCII_DIGIT(state).or_else(|state| {
+                            state.match_string("é")
+                        })
+                    })
+                }).or_else(|state| {
+                    state.match_range('z'..'a')
+                })
+            }
+            .to_string()
+        );
+    }
+
+    #[test]
+    fn repeat_atomic_of_characters() {
+        let spaces = OptimizedExpr::Rep(Box::new(OptimizedExpr::Choice(
+            Box::new(OptimizedExpr::Str(" ".to_owned())),
+            Box::new(OptimizedExpr::Str("\n".to_owned())),
+        )));
+        assert_eq!(
+            generate_expr_atomic(spaces).to_string(),
+            quote! {
+                state.repeat_ascii(|b: u8| matches!(char::from(b), ' '..=' ' | '\n'..='\n'), |state| {
+                    state.match_string(" ").or_else(|state| {
+                        state.match_string("\n")
+                    })
+                })
+            }
+            .to_string()
+        );
+
+        let text = OptimizedExpr::Rep(Box::new(OptimizedExpr::Range(
+            "a".to_owned(),
+            "\u{10FFFF}".to_owned(),
+        )));
+        assert_eq!(
+            generate_expr_atomic(text).to_string(),
+            quote! {
+                state.repeat_chars(|c: char| matches!(c, 'a'..='\u{10ffff}'), |state| {
+                    state.match_range('a'..'\u{10ffff}')
+                })
+            }
+            .to_string()
+        );
+
+        let word = OptimizedExpr::Rep(Box::new(OptimizedExpr::Ident("XID_CONTINUE".to_owned())));
+        assert_eq!(
+            generate_expr_atomic(word).to_string(),
+            quote! {
+                state.repeat_chars(::pest::unicode::XID_CONTINUE, |state| {
+                    state.match_char_by(::pest::unicode::XID_CONTINUE)
+                })
+            }
+            .to_string()
+        );
+
+        // A repetition of anything else is left as it is.
+        let other = OptimizedExpr::Rep(Box::new(OptimizedExpr::Str("ab".to_owned())));
+        assert_eq!(
+            generate_expr_atomic(other).to_string(),
+            quote! {
+                state.repeat(|state| {
+                    state.match_string("ab")
                 })
             }
             .to_string()
@@ -1202,12 +1464,15 @@ mod tests {
                         }).and_then(|state| {
                             state.lookahead(true, |state| {
                                 state.optional(|state| {
-                                    state.repeat(|state| {
-                                        state.match_string("c")
-                                           .or_else(|state| {
-                                            state.match_string("d")
-                                        })
-                                    })
+                                    state.repeat_ascii(
+                                        |b: u8| matches!(char::from(b), 'c'..='c' | 'd'..='d'),
+                                        |state| {
+                                            state.match_string("c")
+                                               .or_else(|state| {
+                                                state.match_string("d")
+                                            })
+                                        }
+                                    )
                                 })
                             })
                         })
