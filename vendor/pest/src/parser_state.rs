@@ -1245,6 +1245,60 @@ impl<'i, R: RuleType> ParserState<'i, R> {
         Ok(self)
     }
 
+    /// `&P` (`is_positive`) or `!P` where `P` matches one ASCII character for which `f` is
+    /// true (see [`ParserState::match_ascii`]): the generated code of such a lookahead. `p` is
+    /// `P`, run through [`ParserState::lookahead`] instead when detailed errors record each
+    /// attempt; otherwise the byte is tested once, and the position does not move.
+    #[doc(hidden)]
+    #[inline]
+    pub fn lookahead_ascii<F, G>(
+        mut self: Box<Self>,
+        is_positive: bool,
+        f: F,
+        p: G,
+    ) -> ParseResult<Box<Self>>
+    where
+        F: Fn(u8) -> bool,
+        G: FnOnce(Box<Self>) -> ParseResult<Box<Self>>,
+    {
+        if self.parse_attempts.enabled {
+            return self.lookahead(is_positive, p);
+        }
+        self = self.inc_call_check_limit()?;
+        let mut position = self.position;
+        if position.match_ascii_by(f) == is_positive {
+            Ok(self)
+        } else {
+            Err(self)
+        }
+    }
+
+    /// [`ParserState::lookahead_ascii`] for a set of characters that are not all ASCII (or a
+    /// character test such as `XID_CONTINUE`).
+    #[doc(hidden)]
+    #[inline]
+    pub fn lookahead_chars<F, G>(
+        mut self: Box<Self>,
+        is_positive: bool,
+        f: F,
+        p: G,
+    ) -> ParseResult<Box<Self>>
+    where
+        F: Fn(char) -> bool,
+        G: FnOnce(Box<Self>) -> ParseResult<Box<Self>>,
+    {
+        if self.parse_attempts.enabled {
+            return self.lookahead(is_positive, p);
+        }
+        self = self.inc_call_check_limit()?;
+        let mut position = self.position;
+        if position.match_char_by(f) == is_positive {
+            Ok(self)
+        } else {
+            Err(self)
+        }
+    }
+
     /// Attempts to match the given string. Returns `Ok` with the updated `Box<ParserState>` if
     /// successful, or `Err` with the updated `Box<ParserState>` otherwise.
     ///

@@ -457,7 +457,11 @@ fn generate_expr(expr: OptimizedExpr) -> TokenStream {
             }
         }
         OptimizedExpr::PosPred(expr) => {
+            let test = char_test(&expr);
             let expr = generate_expr(*expr);
+            if let Some((test, ascii)) = test {
+                return generate_char_lookahead(true, test, ascii, expr);
+            }
 
             quote! {
                 state.lookahead(true, |state| {
@@ -466,7 +470,11 @@ fn generate_expr(expr: OptimizedExpr) -> TokenStream {
             }
         }
         OptimizedExpr::NegPred(expr) => {
+            let test = char_test(&expr);
             let expr = generate_expr(*expr);
+            if let Some((test, ascii)) = test {
+                return generate_char_lookahead(false, test, ascii, expr);
+            }
 
             quote! {
                 state.lookahead(false, |state| {
@@ -704,6 +712,38 @@ impl CharClass {
     }
 }
 
+/// The test of the one character `expr` matches, when it matches one character of a set (a
+/// [`CharClass`], or a Unicode property such as `XID_CONTINUE`), and whether the set is ASCII
+/// (the test then takes a byte).
+fn char_test(expr: &OptimizedExpr) -> Option<(TokenStream, bool)> {
+    if let Some(class) = CharClass::of(expr) {
+        return Some((class.test(), class.ascii));
+    }
+    match expr {
+        OptimizedExpr::Ident(ident) if unicode_property_names().any(|p| p == ident) => {
+            let property: Ident = syn::parse_str(ident).unwrap();
+            Some((quote! { ::pest::unicode::#property }, false))
+        }
+        _ => None,
+    }
+}
+
+/// `&P` (`positive`) or `!P` where `P` matches one character of a set: one test of the
+/// character. `p` is the code of `P`, run through `lookahead` instead when detailed errors
+/// record each attempt.
+fn generate_char_lookahead(
+    positive: bool,
+    test: TokenStream,
+    ascii: bool,
+    p: TokenStream,
+) -> TokenStream {
+    if ascii {
+        quote! { state.lookahead_ascii(#positive, #test, |state| { #p }) }
+    } else {
+        quote! { state.lookahead_chars(#positive, #test, |state| { #p }) }
+    }
+}
+
 /// `lhs | rhs` (with `rhs` a choice itself, for three alternatives or more), in an atomic rule.
 /// With `group`, consecutive alternatives that each match one character of a set are tested
 /// as one set: in order, each either takes that one character or fails without a trace, so
@@ -794,7 +834,11 @@ fn generate_expr_atomic(expr: OptimizedExpr) -> TokenStream {
             }
         }
         OptimizedExpr::PosPred(expr) => {
+            let test = char_test(&expr);
             let expr = generate_expr_atomic(*expr);
+            if let Some((test, ascii)) = test {
+                return generate_char_lookahead(true, test, ascii, expr);
+            }
 
             quote! {
                 state.lookahead(true, |state| {
@@ -803,7 +847,11 @@ fn generate_expr_atomic(expr: OptimizedExpr) -> TokenStream {
             }
         }
         OptimizedExpr::NegPred(expr) => {
+            let test = char_test(&expr);
             let expr = generate_expr_atomic(*expr);
+            if let Some((test, ascii)) = test {
+                return generate_char_lookahead(false, test, ascii, expr);
+            }
 
             quote! {
                 state.lookahead(false, |state| {
@@ -844,27 +892,16 @@ fn generate_expr_atomic(expr: OptimizedExpr) -> TokenStream {
             }
         }
         OptimizedExpr::Rep(expr) => {
-            if let Some(class) = CharClass::of(&expr) {
-                let test = class.test();
+            if let Some((test, ascii)) = char_test(&expr) {
                 let expr = match *expr {
                     OptimizedExpr::Choice(lhs, rhs) => generate_choice_atomic(*lhs, *rhs, false),
                     expr => generate_expr_atomic(expr),
                 };
-                return if class.ascii {
+                return if ascii {
                     quote! { state.repeat_ascii(#test, |state| { #expr }) }
                 } else {
                     quote! { state.repeat_chars(#test, |state| { #expr }) }
                 };
-            }
-            if let OptimizedExpr::Ident(ident) = &*expr {
-                if unicode_property_names().any(|p| p == ident) {
-                    let property: Ident = syn::parse_str(ident).unwrap();
-                    return quote! {
-                        state.repeat_chars(::pest::unicode::#property, |state| {
-                            state.match_char_by(::pest::unicode::#property)
-                        })
-                    };
-                }
             }
             let expr = generate_expr_atomic(*expr);
 
@@ -1260,6 +1297,46 @@ mod tests {
     }
 
     #[test]
+    fn lookahead_of_a_character() {
+        let keyword_end =
+            OptimizedExpr::NegPred(Box::new(OptimizedExpr::Ident("XID_CONTINUE".to_owned())));
+        let expected = quote! {
+            state.lookahead_chars(false, ::pest::unicode::XID_CONTINUE, |state| {
+                self::r#XID_CONTINUE(state)
+            })
+        }
+        .to_string();
+        assert_eq!(generate_expr(keyword_end.clone()).to_string(), expected);
+        assert_eq!(generate_expr_atomic(keyword_end).to_string(), expected);
+
+        let letter = OptimizedExpr::PosPred(Box::new(OptimizedExpr::Range(
+            "a".to_owned(),
+            "f".to_owned(),
+        )));
+        assert_eq!(
+            generate_expr_atomic(letter).to_string(),
+            quote! {
+                state.lookahead_ascii(true, |b: u8| matches!(char::from(b), 'a'..='f'), |state| {
+                    state.match_range('a'..'f')
+                })
+            }
+            .to_string()
+        );
+
+        // A lookahead of anything else is left as it is.
+        let other = OptimizedExpr::NegPred(Box::new(OptimizedExpr::Str("ab".to_owned())));
+        assert_eq!(
+            generate_expr(other).to_string(),
+            quote! {
+                state.lookahead(false, |state| {
+                    state.match_string("ab")
+                })
+            }
+            .to_string()
+        );
+    }
+
+    #[test]
     fn repeat_atomic_of_characters() {
         let spaces = OptimizedExpr::Rep(Box::new(OptimizedExpr::Choice(
             Box::new(OptimizedExpr::Str(" ".to_owned())),
@@ -1296,7 +1373,7 @@ mod tests {
             generate_expr_atomic(word).to_string(),
             quote! {
                 state.repeat_chars(::pest::unicode::XID_CONTINUE, |state| {
-                    state.match_char_by(::pest::unicode::XID_CONTINUE)
+                    self::r#XID_CONTINUE(state)
                 })
             }
             .to_string()
