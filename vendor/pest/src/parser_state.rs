@@ -1169,48 +1169,10 @@ impl<'i, R: RuleType> ParserState<'i, R> {
         }
     }
 
-    /// Matches one ASCII character for which `f` is true: the generated code of a choice of
-    /// one-byte strings, ASCII ranges and ASCII built-ins (`" " | 'a'..'z' | ASCII_DIGIT`) in
-    /// an atomic rule. `choice` is the choice itself, which is run instead when detailed errors
-    /// record each attempt; otherwise the byte is tested once. The result is the same.
-    #[doc(hidden)]
-    #[inline]
-    pub fn match_ascii<F, G>(mut self: Box<Self>, f: F, choice: G) -> ParseResult<Box<Self>>
-    where
-        F: Fn(u8) -> bool,
-        G: FnOnce(Box<Self>) -> ParseResult<Box<Self>>,
-    {
-        if self.parse_attempts.enabled {
-            return choice(self);
-        }
-        if self.position.match_ascii_by(f) {
-            Ok(self)
-        } else {
-            Err(self)
-        }
-    }
-
-    /// `P*` where `P` matches one ASCII character for which `f` is true (see
-    /// [`ParserState::match_ascii`]): the generated code of such a repetition in an atomic
-    /// rule. `p` is `P`, which is repeated instead when detailed errors record each attempt;
-    /// otherwise the bytes are skipped in one loop. The result is the same.
-    #[doc(hidden)]
-    #[inline]
-    pub fn repeat_ascii<F, G>(mut self: Box<Self>, f: F, p: G) -> ParseResult<Box<Self>>
-    where
-        F: Fn(u8) -> bool,
-        G: FnMut(Box<Self>) -> ParseResult<Box<Self>>,
-    {
-        if self.parse_attempts.enabled {
-            return self.repeat(p);
-        }
-        self = self.inc_call_check_limit()?;
-        self.position.skip_ascii_while(f);
-        Ok(self)
-    }
-
-    /// [`ParserState::match_ascii`] for a set of characters that are not all ASCII (or a
-    /// character test such as `XID_CONTINUE`): one character, tested once by `f`.
+    /// Matches one character for which `f` is true: the generated code of a choice of
+    /// one-character strings, ranges and ASCII built-ins (`" " | 'a'..'z' | ASCII_DIGIT`) in an
+    /// atomic rule. `choice` is the choice itself, which is run instead when detailed errors
+    /// record each attempt; otherwise the character is tested once. The result is the same.
     #[doc(hidden)]
     #[inline]
     pub fn match_chars<F, G>(mut self: Box<Self>, f: F, choice: G) -> ParseResult<Box<Self>>
@@ -1228,8 +1190,11 @@ impl<'i, R: RuleType> ParserState<'i, R> {
         }
     }
 
-    /// [`ParserState::repeat_ascii`] for a set of characters that are not all ASCII (or a
-    /// character test such as `XID_CONTINUE`): the characters are skipped in one loop.
+    /// `P*` where `P` matches one character for which `f` is true (see
+    /// [`ParserState::match_chars`], or a character test such as `XID_CONTINUE`): the
+    /// generated code of such a repetition in an atomic rule. `p` is `P`, which is repeated
+    /// instead when detailed errors record each attempt; otherwise the characters are skipped
+    /// in one loop. The result is the same.
     #[doc(hidden)]
     #[inline]
     pub fn repeat_chars<F, G>(mut self: Box<Self>, f: F, p: G) -> ParseResult<Box<Self>>
@@ -1245,36 +1210,10 @@ impl<'i, R: RuleType> ParserState<'i, R> {
         Ok(self)
     }
 
-    /// `&P` (`is_positive`) or `!P` where `P` matches one ASCII character for which `f` is
-    /// true (see [`ParserState::match_ascii`]): the generated code of such a lookahead. `p` is
-    /// `P`, run through [`ParserState::lookahead`] instead when detailed errors record each
-    /// attempt; otherwise the byte is tested once, and the position does not move.
-    #[doc(hidden)]
-    #[inline]
-    pub fn lookahead_ascii<F, G>(
-        mut self: Box<Self>,
-        is_positive: bool,
-        f: F,
-        p: G,
-    ) -> ParseResult<Box<Self>>
-    where
-        F: Fn(u8) -> bool,
-        G: FnOnce(Box<Self>) -> ParseResult<Box<Self>>,
-    {
-        if self.parse_attempts.enabled {
-            return self.lookahead(is_positive, p);
-        }
-        self = self.inc_call_check_limit()?;
-        let mut position = self.position;
-        if position.match_ascii_by(f) == is_positive {
-            Ok(self)
-        } else {
-            Err(self)
-        }
-    }
-
-    /// [`ParserState::lookahead_ascii`] for a set of characters that are not all ASCII (or a
-    /// character test such as `XID_CONTINUE`).
+    /// `&P` (`is_positive`) or `!P` where `P` matches one character for which `f` is true
+    /// (see [`ParserState::match_chars`]): the generated code of such a lookahead, in any rule.
+    /// `p` is `P`, run through [`ParserState::lookahead`] instead when detailed errors record
+    /// each attempt; otherwise the character is tested once, and the position does not move.
     #[doc(hidden)]
     #[inline]
     pub fn lookahead_chars<F, G>(

@@ -409,35 +409,6 @@ impl<'i> Position<'i> {
         }
     }
 
-    /// Skips the ASCII bytes for which `f` is true, from the `Position`. Since they are
-    /// ASCII, the `Position` stays on a character boundary.
-    #[inline]
-    pub(crate) fn skip_ascii_while<F>(&mut self, f: F)
-    where
-        F: Fn(u8) -> bool,
-    {
-        let rest = &self.input.as_bytes()[self.pos..];
-        self.pos += rest
-            .iter()
-            .position(|&b| !(b.is_ascii() && f(b)))
-            .unwrap_or(rest.len());
-    }
-
-    /// Matches one ASCII byte for which `f` is true, from the `Position`.
-    #[inline]
-    pub(crate) fn match_ascii_by<F>(&mut self, f: F) -> bool
-    where
-        F: Fn(u8) -> bool,
-    {
-        match self.input.as_bytes().get(self.pos) {
-            Some(&b) if b.is_ascii() && f(b) => {
-                self.pos += 1;
-                true
-            }
-            _ => false,
-        }
-    }
-
     /// Matches `string` from the `Position` and returns `true` if a match was made or `false`
     /// otherwise. If no match was made, `pos` will not be updated.
     #[inline]
@@ -477,25 +448,7 @@ impl<'i> Position<'i> {
     /// otherwise. If no match was made, `pos` will not be updated.
     #[inline]
     pub(crate) fn match_range(&mut self, range: Range<char>) -> bool {
-        // An ASCII byte is a whole character: no slicing and no decoding.
-        if let Some(&b) = self.input.as_bytes().get(self.pos) {
-            if b.is_ascii() {
-                let c = char::from(b);
-                let matched = range.start <= c && c <= range.end;
-                if matched {
-                    self.pos += 1;
-                }
-                return matched;
-            }
-        }
-        if let Some(c) = self.input[self.pos..].chars().next() {
-            if range.start <= c && c <= range.end {
-                self.pos += c.len_utf8();
-                return true;
-            }
-        }
-
-        false
+        self.match_char_by(|c| range.start <= c && c <= range.end)
     }
 }
 

@@ -459,8 +459,8 @@ fn generate_expr(expr: OptimizedExpr) -> TokenStream {
         OptimizedExpr::PosPred(expr) => {
             let test = char_test(&expr);
             let expr = generate_expr(*expr);
-            if let Some((test, ascii)) = test {
-                return generate_char_lookahead(true, test, ascii, expr);
+            if let Some(test) = test {
+                return quote! { state.lookahead_chars(true, #test, |state| { #expr }) };
             }
 
             quote! {
@@ -472,8 +472,8 @@ fn generate_expr(expr: OptimizedExpr) -> TokenStream {
         OptimizedExpr::NegPred(expr) => {
             let test = char_test(&expr);
             let expr = generate_expr(*expr);
-            if let Some((test, ascii)) = test {
-                return generate_char_lookahead(false, test, ascii, expr);
+            if let Some(test) = test {
+                return quote! { state.lookahead_chars(false, #test, |state| { #expr }) };
             }
 
             quote! {
@@ -649,15 +649,12 @@ fn generate_expr(expr: OptimizedExpr) -> TokenStream {
 struct CharClass {
     /// The character patterns (`'a'..='z'`, `'_'`).
     patterns: Vec<TokenStream>,
-    /// Whether every character of the set is ASCII.
-    ascii: bool,
 }
 
 impl CharClass {
     fn of(expr: &OptimizedExpr) -> Option<CharClass> {
         let range = |a: char, b: char| CharClass {
             patterns: vec![quote! { #a..=#b }],
-            ascii: a.is_ascii() && b.is_ascii(),
         };
         match expr {
             OptimizedExpr::Str(string) => {
@@ -697,50 +694,28 @@ impl CharClass {
 
     fn union(mut self, other: CharClass) -> CharClass {
         self.patterns.extend(other.patterns);
-        self.ascii &= other.ascii;
         self
     }
 
-    /// The test of a character (a byte, for an ASCII set).
+    /// The test of a character.
     fn test(&self) -> TokenStream {
         let patterns = &self.patterns;
-        if self.ascii {
-            quote! { |b: u8| matches!(char::from(b), #(#patterns)|*) }
-        } else {
-            quote! { |c: char| matches!(c, #(#patterns)|*) }
-        }
+        quote! { |c: char| matches!(c, #(#patterns)|*) }
     }
 }
 
 /// The test of the one character `expr` matches, when it matches one character of a set (a
-/// [`CharClass`], or a Unicode property such as `XID_CONTINUE`), and whether the set is ASCII
-/// (the test then takes a byte).
-fn char_test(expr: &OptimizedExpr) -> Option<(TokenStream, bool)> {
+/// [`CharClass`], or a Unicode property such as `XID_CONTINUE`).
+fn char_test(expr: &OptimizedExpr) -> Option<TokenStream> {
     if let Some(class) = CharClass::of(expr) {
-        return Some((class.test(), class.ascii));
+        return Some(class.test());
     }
     match expr {
         OptimizedExpr::Ident(ident) if unicode_property_names().any(|p| p == ident) => {
             let property: Ident = syn::parse_str(ident).unwrap();
-            Some((quote! { ::pest::unicode::#property }, false))
+            Some(quote! { ::pest::unicode::#property })
         }
         _ => None,
-    }
-}
-
-/// `&P` (`positive`) or `!P` where `P` matches one character of a set: one test of the
-/// character. `p` is the code of `P`, run through `lookahead` instead when detailed errors
-/// record each attempt.
-fn generate_char_lookahead(
-    positive: bool,
-    test: TokenStream,
-    ascii: bool,
-    p: TokenStream,
-) -> TokenStream {
-    if ascii {
-        quote! { state.lookahead_ascii(#positive, #test, |state| { #p }) }
-    } else {
-        quote! { state.lookahead_chars(#positive, #test, |state| { #p }) }
     }
 }
 
@@ -775,11 +750,7 @@ fn generate_choice_atomic(lhs: OptimizedExpr, rhs: OptimizedExpr, group: bool) -
         let mut exprs = run.drain(..).map(|(expr, _)| generate_expr_atomic(expr));
         let head = exprs.next().unwrap();
         let choice = quote! { #head #( .or_else(|state| { #exprs }) )* };
-        parts.push(if class.ascii {
-            quote! { state.match_ascii(#test, |state| { #choice }) }
-        } else {
-            quote! { state.match_chars(#test, |state| { #choice }) }
-        });
+        parts.push(quote! { state.match_chars(#test, |state| { #choice }) });
     };
     for alternative in alternatives {
         match CharClass::of(&alternative).filter(|_| group) {
@@ -836,8 +807,8 @@ fn generate_expr_atomic(expr: OptimizedExpr) -> TokenStream {
         OptimizedExpr::PosPred(expr) => {
             let test = char_test(&expr);
             let expr = generate_expr_atomic(*expr);
-            if let Some((test, ascii)) = test {
-                return generate_char_lookahead(true, test, ascii, expr);
+            if let Some(test) = test {
+                return quote! { state.lookahead_chars(true, #test, |state| { #expr }) };
             }
 
             quote! {
@@ -849,8 +820,8 @@ fn generate_expr_atomic(expr: OptimizedExpr) -> TokenStream {
         OptimizedExpr::NegPred(expr) => {
             let test = char_test(&expr);
             let expr = generate_expr_atomic(*expr);
-            if let Some((test, ascii)) = test {
-                return generate_char_lookahead(false, test, ascii, expr);
+            if let Some(test) = test {
+                return quote! { state.lookahead_chars(false, #test, |state| { #expr }) };
             }
 
             quote! {
@@ -892,16 +863,12 @@ fn generate_expr_atomic(expr: OptimizedExpr) -> TokenStream {
             }
         }
         OptimizedExpr::Rep(expr) => {
-            if let Some((test, ascii)) = char_test(&expr) {
+            if let Some(test) = char_test(&expr) {
                 let expr = match *expr {
                     OptimizedExpr::Choice(lhs, rhs) => generate_choice_atomic(*lhs, *rhs, false),
                     expr => generate_expr_atomic(expr),
                 };
-                return if ascii {
-                    quote! { state.repeat_ascii(#test, |state| { #expr }) }
-                } else {
-                    quote! { state.repeat_chars(#test, |state| { #expr }) }
-                };
+                return quote! { state.repeat_chars(#test, |state| { #expr }) };
             }
             let expr = generate_expr_atomic(*expr);
 
@@ -1209,8 +1176,8 @@ mod tests {
         assert_eq!(
             generate_expr_atomic(expr).to_string(),
             quote! {
-                state.match_ascii(
-                    |b: u8| matches!(char::from(b), 'a'..='a' | 'b'..='b' | 'c'..='c' | 'd'..='d'),
+                state.match_chars(
+                    |c: char| matches!(c, 'a'..='a' | 'b'..='b' | 'c'..='c' | 'd'..='d'),
                     |state| {
                         state.match_string("a").or_else(|state| {
                             state.match_string("b")
@@ -1272,7 +1239,7 @@ mod tests {
         assert_eq!(
             generate_expr_atomic(expr).to_string(),
             quote! {
-                state.match_ascii(|b: u8| matches!(char::from(b), 'a'..='a' | 'x'..='z'), |state| {
+                state.match_chars(|c: char| matches!(c, 'a'..='a' | 'x'..='z'), |state| {
                     state.match_string("a").or_else(|state| {
                         state.match_range('x'..'z')
                     })
@@ -1316,7 +1283,7 @@ mod tests {
         assert_eq!(
             generate_expr_atomic(letter).to_string(),
             quote! {
-                state.lookahead_ascii(true, |b: u8| matches!(char::from(b), 'a'..='f'), |state| {
+                state.lookahead_chars(true, |c: char| matches!(c, 'a'..='f'), |state| {
                     state.match_range('a'..'f')
                 })
             }
@@ -1345,7 +1312,7 @@ mod tests {
         assert_eq!(
             generate_expr_atomic(spaces).to_string(),
             quote! {
-                state.repeat_ascii(|b: u8| matches!(char::from(b), ' '..=' ' | '\n'..='\n'), |state| {
+                state.repeat_chars(|c: char| matches!(c, ' '..=' ' | '\n'..='\n'), |state| {
                     state.match_string(" ").or_else(|state| {
                         state.match_string("\n")
                     })
@@ -1541,8 +1508,8 @@ mod tests {
                         }).and_then(|state| {
                             state.lookahead(true, |state| {
                                 state.optional(|state| {
-                                    state.repeat_ascii(
-                                        |b: u8| matches!(char::from(b), 'c'..='c' | 'd'..='d'),
+                                    state.repeat_chars(
+                                        |c: char| matches!(c, 'c'..='c' | 'd'..='d'),
                                         |state| {
                                             state.match_string("c")
                                                .or_else(|state| {
