@@ -5,7 +5,7 @@
 //! Then one run whose every call takes 100 ms: wall time against the critical path (the
 //! longest chain of calls that must wait for each other: a read, the independent reads
 //! together, then every write in program order).
-//! `PARRY_BENCH_ONLY=memory` (or `sqlite`) runs only that figure, for a profiler.
+//! `PARRY_BENCH_ONLY=memory` (or `fresh`, or `sqlite`) runs only that figure, for a profiler.
 //! `PARRY_BENCH_RUNS=N` makes each figure on one store exactly N runs instead of running
 //! for a time budget (to count instructions per run under callgrind, say).
 
@@ -242,6 +242,10 @@ fn main() -> Result<(), String> {
             throughput("in-memory journal (one store, all runs kept)", &e, budget * 3).await?;
             // Leaves freeing the store to the OS so a profile shows only the runs.
             std::mem::forget(e);
+            return Ok(());
+        }
+        if std::env::var("PARRY_BENCH_ONLY").as_deref() == Ok("fresh") {
+            throughput_fresh("in-memory journal (fresh store per 100 runs)", &compiled, 100, budget * 3).await?;
             return Ok(());
         }
         if std::env::var("PARRY_BENCH_ONLY").as_deref() == Ok("sqlite") {
