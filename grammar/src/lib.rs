@@ -71,7 +71,7 @@ fn parse_with(file: FileId, src: &str, parallel: bool) -> (SourceFile, Vec<Diagn
         chunks.iter().map(|c| parse_chunk(file, src, &scan.clean, c)).collect()
     };
 
-    let mut items = Vec::new();
+    let mut items = Vec::with_capacity(chunks.len());
     let mut diags = Vec::new();
     for (chunk, outcome) in chunks.iter().zip(outcomes) {
         match outcome {
