@@ -458,29 +458,11 @@ fn generate_expr(expr: OptimizedExpr) -> TokenStream {
         }
         OptimizedExpr::PosPred(expr) => {
             let test = char_test(&expr);
-            let expr = generate_expr(*expr);
-            if let Some(test) = test {
-                return quote! { state.lookahead_chars(true, #test, |state| { #expr }) };
-            }
-
-            quote! {
-                state.lookahead(true, |state| {
-                    #expr
-                })
-            }
+            generate_lookahead(true, test, generate_expr(*expr))
         }
         OptimizedExpr::NegPred(expr) => {
             let test = char_test(&expr);
-            let expr = generate_expr(*expr);
-            if let Some(test) = test {
-                return quote! { state.lookahead_chars(false, #test, |state| { #expr }) };
-            }
-
-            quote! {
-                state.lookahead(false, |state| {
-                    #expr
-                })
-            }
+            generate_lookahead(false, test, generate_expr(*expr))
         }
         OptimizedExpr::Seq(lhs, rhs) => {
             let head = generate_expr(*lhs);
@@ -719,6 +701,24 @@ fn char_test(expr: &OptimizedExpr) -> Option<TokenStream> {
     }
 }
 
+/// `&P` (`is_positive`) or `!P`, where `expr` is the code of `P`: one test of the character
+/// at the position when `P` matches one character of a set (`test`, from [`char_test`]), with
+/// `expr` kept for detailed errors; else `P` run through `lookahead`.
+fn generate_lookahead(
+    is_positive: bool,
+    test: Option<TokenStream>,
+    expr: TokenStream,
+) -> TokenStream {
+    match test {
+        Some(test) => quote! { state.lookahead_chars(#is_positive, #test, |state| { #expr }) },
+        None => quote! {
+            state.lookahead(#is_positive, |state| {
+                #expr
+            })
+        },
+    }
+}
+
 /// `lhs | rhs` (with `rhs` a choice itself, for three alternatives or more), in an atomic rule.
 /// With `group`, consecutive alternatives that each match one character of a set are tested
 /// as one set: in order, each either takes that one character or fails without a trace, so
@@ -806,29 +806,11 @@ fn generate_expr_atomic(expr: OptimizedExpr) -> TokenStream {
         }
         OptimizedExpr::PosPred(expr) => {
             let test = char_test(&expr);
-            let expr = generate_expr_atomic(*expr);
-            if let Some(test) = test {
-                return quote! { state.lookahead_chars(true, #test, |state| { #expr }) };
-            }
-
-            quote! {
-                state.lookahead(true, |state| {
-                    #expr
-                })
-            }
+            generate_lookahead(true, test, generate_expr_atomic(*expr))
         }
         OptimizedExpr::NegPred(expr) => {
             let test = char_test(&expr);
-            let expr = generate_expr_atomic(*expr);
-            if let Some(test) = test {
-                return quote! { state.lookahead_chars(false, #test, |state| { #expr }) };
-            }
-
-            quote! {
-                state.lookahead(false, |state| {
-                    #expr
-                })
-            }
+            generate_lookahead(false, test, generate_expr_atomic(*expr))
         }
         OptimizedExpr::Seq(lhs, rhs) => {
             let head = generate_expr_atomic(*lhs);
