@@ -88,10 +88,10 @@ pub enum ActionStatus {
 pub struct ActionRecord {
     /// The journal key: call-site id plus the function-call and loop-index path.
     pub call_id: String,
-    pub connector: String,
-    pub action: String,
+    pub connector: Arc<str>,
+    pub action: Arc<str>,
     /// `read`, `write`, `reversible`, `destructive`.
-    pub effect: String,
+    pub effect: Arc<str>,
     /// Arguments keyed by parameter name.
     pub arguments: Json,
     pub result: Option<Json>,

@@ -11,7 +11,7 @@ use crate::value::{self, Value};
 use parry_compiler::ir::{ApprovalDecision, EffectKind, Type};
 use serde_json::Value as Json;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// What is journaled when a call ends.
@@ -26,7 +26,7 @@ enum Later {
 
 pub(super) struct EngineHost<'e> {
     engine: &'e Engine,
-    run_id: String,
+    run_id: Arc<str>,
     /// Approval key -> store id, for the journal's `approval_id`.
     approvals: Mutex<HashMap<String, i64>>,
     /// The first store failure: the run cannot be trusted past it.
@@ -43,7 +43,7 @@ impl<'e> EngineHost<'e> {
     pub(super) fn new(engine: &'e Engine, run_id: &str, fresh: bool) -> EngineHost<'e> {
         EngineHost {
             engine,
-            run_id: run_id.to_string(),
+            run_id: Arc::from(run_id),
             approvals: Mutex::new(HashMap::new()),
             store_failure: Mutex::new(None),
             fresh,
@@ -151,12 +151,25 @@ fn shared_text(json: &JournalJson) -> Option<std::sync::Arc<str>> {
     }
 }
 
-fn record(call: &ActionCall<'_>, arguments: Json, started_at: String) -> ActionRecord {
+/// The names a call records: its connector's, its action's and its effect's.
+struct Labels {
+    connector: Arc<str>,
+    action: Arc<str>,
+    effect: Arc<str>,
+}
+
+fn record(
+    call: &ActionCall<'_>,
+    call_id: String,
+    labels: &Labels,
+    arguments: Json,
+    started_at: String,
+) -> ActionRecord {
     ActionRecord {
-        call_id: call.key.clone(),
-        connector: call.connector.to_string(),
-        action: call.action.name.clone(),
-        effect: call.effect.name().to_string(),
+        call_id,
+        connector: labels.connector.clone(),
+        action: labels.action.clone(),
+        effect: labels.effect.clone(),
         arguments,
         result: None,
         error: None,
@@ -172,14 +185,19 @@ fn record(call: &ActionCall<'_>, arguments: Json, started_at: String) -> ActionR
 
 #[async_trait::async_trait]
 impl Host for EngineHost<'_> {
-    async fn action(&self, run: &RunState, call: ActionCall<'_>) -> R<Value> {
+    async fn action(&self, run: &RunState, mut call: ActionCall<'_>) -> R<Value> {
         let engine = self.engine;
         let store = &engine.store;
         let (site, indices) = split_key(&call);
-        let key = CallKey::new(&self.run_id, site, indices);
+        let key = CallKey::of_run(&self.run_id, site, indices);
+        // The case record takes the evaluator's key: nothing else reads it past this point.
+        let call_id = std::mem::take(&mut call.key);
         let effectful = call.effect > EffectKind::Read;
         let started = now_ms();
-        let mut rec = record(&call, Json::Object(call.args_json()), value::format_time(started));
+        let (connector, action) = engine.labels.action(call.site.action, call.connector, &call.action.name);
+        let labels = Labels { connector, action, effect: engine.labels.effect(call.effect) };
+        let mut rec =
+            record(&call, call_id, &labels, Json::Object(call.args_json()), value::format_time(started));
 
         if engine.options.dry_run && effectful {
             rec.status = ActionStatus::Skipped;
@@ -238,9 +256,9 @@ impl Host for EngineHost<'_> {
         rec.text.arguments = shared_text(&args);
         let intent = Intent {
             key,
-            effect: call.effect.name().to_string(),
-            connector: call.connector.to_string(),
-            action: call.action.name.clone(),
+            effect: labels.effect,
+            connector: labels.connector,
+            action: labels.action,
             args,
             started_at: started,
             approval_id: self.approval_id(call.approval.as_deref()),
@@ -330,7 +348,7 @@ impl Host for EngineHost<'_> {
             None => {
                 let row = store
                     .add_approval(&NewApproval {
-                        run_id: self.run_id.clone(),
+                        run_id: self.run_id.to_string(),
                         key: ask.key.clone(),
                         prompt: ask.prompt.clone(),
                         group: ask.group.clone(),

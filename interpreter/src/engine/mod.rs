@@ -71,7 +71,7 @@ use crate::connectors::{self, Connector, ConnectorError};
 use crate::store::{self, NewRun, RunRecord, RunStatus, RunUpdate, Store, StoreError};
 use crate::value::{self, DecodeError, Value};
 use eval::{ConstCache, Flow, Frame, Machine, R, RunState};
-use parry_compiler::ir::{EffectKind, PlaybookId, Program};
+use parry_compiler::ir::{ActionId, EffectKind, PlaybookId, Program};
 use parry_compiler::project::Config;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -309,6 +309,52 @@ pub struct Engine {
     action_hint: AtomicUsize,
     /// Names decoded action results share.
     names: value::Names,
+    /// Names every action call records, shared by its journal entry and its case record.
+    labels: CallLabels,
+}
+
+/// The connector, action and effect names of every action of a program, made once per engine:
+/// a call's journal entry and case record share these instead of copying the names each time.
+pub(crate) struct CallLabels {
+    /// Per connector, per action: the connector's name and the action's.
+    actions: Vec<Vec<(Arc<str>, Arc<str>)>>,
+    /// By [`EffectKind`], in order.
+    effects: [Arc<str>; 4],
+}
+
+impl CallLabels {
+    fn new(program: &Program) -> CallLabels {
+        let actions = program
+            .connectors
+            .iter()
+            .map(|c| {
+                let connector: Arc<str> = Arc::from(c.name.as_str());
+                c.actions.iter().map(|a| (connector.clone(), Arc::from(a.name.as_str()))).collect()
+            })
+            .collect();
+        let effects = [EffectKind::Read, EffectKind::Write, EffectKind::Reversible, EffectKind::Destructive]
+            .map(|e| Arc::from(e.name()));
+        CallLabels { actions, effects }
+    }
+
+    /// The connector's and the action's names of `id` (made afresh for an id not in the program).
+    pub(crate) fn action(&self, id: ActionId, connector: &str, action: &str) -> (Arc<str>, Arc<str>) {
+        self.actions
+            .get(id.connector.0 as usize)
+            .and_then(|c| c.get(id.index as usize))
+            .cloned()
+            .unwrap_or_else(|| (Arc::from(connector), Arc::from(action)))
+    }
+
+    pub(crate) fn effect(&self, effect: EffectKind) -> Arc<str> {
+        let i = match effect {
+            EffectKind::Read => 0,
+            EffectKind::Write => 1,
+            EffectKind::Reversible => 2,
+            EffectKind::Destructive => 3,
+        };
+        self.effects[i].clone()
+    }
 }
 
 impl Engine {
@@ -331,6 +377,7 @@ impl Engine {
                 h.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect()
             })
             .collect();
+        let labels = CallLabels::new(&program);
         Engine {
             program,
             config,
@@ -341,6 +388,7 @@ impl Engine {
             hashes,
             action_hint: AtomicUsize::new(0),
             names: value::Names::new(),
+            labels,
         }
     }
 

@@ -124,9 +124,9 @@ struct Kept {
     seq: i64,
     key: CallKey,
     state: EntryState,
-    effect: String,
-    connector: String,
-    action: String,
+    effect: Arc<str>,
+    connector: Arc<str>,
+    action: Arc<str>,
     args: Arc<str>,
     result: Option<Arc<str>>,
     error: Option<String>,
@@ -142,9 +142,9 @@ impl Kept {
             seq: self.seq,
             key: self.key.clone(),
             state: self.state,
-            effect: self.effect.clone(),
-            connector: self.connector.clone(),
-            action: self.action.clone(),
+            effect: self.effect.to_string(),
+            connector: self.connector.to_string(),
+            action: self.action.to_string(),
             args: parse_kept(&self.args, &self.key)?,
             result: self.result.as_deref().map(|r| parse_kept(r, &self.key)).transpose()?,
             error: self.error.clone(),
@@ -291,12 +291,12 @@ impl Inner {
     }
 
     fn entry(&self, key: &CallKey) -> Option<&Kept> {
-        let run = self.journal.get(&key.run_id)?;
+        let run = self.journal.get(&*key.run_id)?;
         run.entries.get(run.position(key)?)?.as_ref()
     }
 
     fn entry_mut(&mut self, key: &CallKey) -> Option<&mut Kept> {
-        let run = self.journal.get_mut(&key.run_id)?;
+        let run = self.journal.get_mut(&*key.run_id)?;
         let at = run.position(key)?;
         run.entries.get_mut(at)?.as_mut()
     }
@@ -304,7 +304,7 @@ impl Inner {
     /// Makes room for a new entry under `key`: refuses when the call is done, drops an
     /// earlier intent or failure (a retry).
     fn replace_entry(&mut self, key: &CallKey) -> StoreResult<()> {
-        let Some(run) = self.journal.get_mut(&key.run_id) else { return Ok(()) };
+        let Some(run) = self.journal.get_mut(&*key.run_id) else { return Ok(()) };
         let Some(at) = run.position(key) else { return Ok(()) };
         if let Some(slot) = run.entries.get_mut(at) {
             if slot.as_ref().is_some_and(|old| old.state == EntryState::Done) {
@@ -320,11 +320,11 @@ impl Inner {
     fn push_entry(&mut self, entry: Kept) -> i64 {
         let seq = entry.seq;
         let hint = self.journal_hint;
-        let run = match self.journal.get_mut(&entry.key.run_id) {
+        let run = match self.journal.get_mut(&*entry.key.run_id) {
             Some(run) => run,
             None => self
                 .journal
-                .entry(entry.key.run_id.clone())
+                .entry(entry.key.run_id.to_string())
                 .or_insert_with(|| RunJournal { entries: Vec::with_capacity(hint), index: BTreeMap::new() }),
         };
         run.push(entry);
@@ -726,9 +726,9 @@ mod tests {
     fn intent(run: &str, site: &str, indices: &str) -> Intent {
         Intent {
             key: CallKey::new(run, site, indices),
-            effect: "write".to_string(),
-            connector: "mail".to_string(),
-            action: "quarantine".to_string(),
+            effect: "write".into(),
+            connector: "mail".into(),
+            action: "quarantine".into(),
             args: JournalJson::text_of(&serde_json::json!({ "site": site, "i": indices })),
             started_at: 1,
             approval_id: None,

@@ -336,14 +336,20 @@ impl EntryState {
 /// `"2/0"`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct CallKey {
-    pub run_id: String,
+    /// Shared by every key of the run.
+    pub run_id: Arc<str>,
     pub site: String,
     pub indices: String,
 }
 
 impl CallKey {
     pub fn new(run_id: &str, site: &str, indices: &str) -> CallKey {
-        CallKey { run_id: run_id.to_string(), site: site.to_string(), indices: indices.to_string() }
+        CallKey::of_run(&Arc::from(run_id), site, indices)
+    }
+
+    /// A key of the run `run_id`, sharing its text.
+    pub fn of_run(run_id: &Arc<str>, site: &str, indices: &str) -> CallKey {
+        CallKey { run_id: run_id.clone(), site: site.to_string(), indices: indices.to_string() }
     }
 }
 
@@ -435,9 +441,9 @@ impl PartialEq for JournalJson {
 pub struct Intent {
     pub key: CallKey,
     /// `read`, `write`, `reversible`, `destructive`.
-    pub effect: String,
-    pub connector: String,
-    pub action: String,
+    pub effect: Arc<str>,
+    pub connector: Arc<str>,
+    pub action: Arc<str>,
     /// Arguments keyed by parameter name.
     pub args: JournalJson,
     pub started_at: i64,
@@ -729,9 +735,9 @@ pub(crate) mod suite {
     pub(crate) fn intent(run: &str, site: &str, indices: &str, effect: &str) -> Intent {
         Intent {
             key: CallKey::new(run, site, indices),
-            effect: effect.to_string(),
-            connector: "mail".to_string(),
-            action: "quarantine".to_string(),
+            effect: effect.into(),
+            connector: "mail".into(),
+            action: "quarantine".into(),
             args: json!({"message": {"id": "m1"}}).into(),
             started_at: 100,
             approval_id: None,
@@ -1015,9 +1021,9 @@ mod case_text_tests {
     fn action(arguments: Json, result: Option<Json>, raw: bool) -> ActionRecord {
         let mut rec = ActionRecord {
             call_id: "c1/0".to_string(),
-            connector: "mail\"box".to_string(),
-            action: "fetch".to_string(),
-            effect: "read".to_string(),
+            connector: "mail\"box".into(),
+            action: "fetch".into(),
+            effect: "read".into(),
             arguments,
             result: None,
             error: Some("line\nbreak \u{1} é".to_string()),

@@ -291,9 +291,9 @@ impl Host for TestHost<'_> {
         };
         let record = ActionRecord {
             call_id: call.key.clone(),
-            connector: call.connector.to_string(),
-            action: call.action.name.clone(),
-            effect: call.effect.name().to_string(),
+            connector: call.connector.into(),
+            action: call.action.name.as_str().into(),
+            effect: call.effect.name().into(),
             arguments: Json::Object(call.args_json()),
             result: record_result,
             error: record_error,
