@@ -1,7 +1,8 @@
 //! Compact JSON text, byte for byte as `serde_json::to_writer` writes it, for the hot paths
 //! of the journal and the case (every argument and result of every action call is written
 //! once). Strings are scanned eight bytes at a time for the few bytes JSON escapes and
-//! copied in runs; `serde_json` tests and copies them one by one.
+//! copied in runs (a short one is tested a byte at a time and copied whole); `serde_json`
+//! tests and copies them one by one.
 
 use serde_json::Value as Json;
 
@@ -51,10 +52,21 @@ static ESCAPED: [bool; 256] = {
     table
 };
 
+/// The longest string [`write_str`] tests a byte at a time rather than a word at a time.
+const SHORT: usize = 16;
+
 /// Writes `s` as a JSON string, quotes included.
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
+    // A short string (a name, an id, a time) with nothing to escape, the usual kind: one
+    // test per byte, then one copy.
+    if bytes.len() <= SHORT && !bytes.iter().any(|&b| ESCAPED[usize::from(b)]) {
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     out.push(b'"');
     // `bytes[start..at]` is scanned and waits to be copied in one piece.
     let mut start = 0;
@@ -162,10 +174,13 @@ mod tests {
             "abcdefg\"".into(),
             "abcdefgh\\".into(),
         ];
-        // Every control character and every ASCII byte, at every offset within a word.
+        // Every control character and every ASCII byte, at every offset within a word, in
+        // strings short and long enough for either way of scanning.
         for b in 0u8..128 {
-            for pad in 0..9 {
-                cases.push(format!("{}{}{}", "x".repeat(pad), char::from(b), "y".repeat(9 - pad)));
+            for len in [SHORT - 1, SHORT, SHORT + 1, SHORT + 9] {
+                for pad in 0..len {
+                    cases.push(format!("{}{}{}", "x".repeat(pad), char::from(b), "y".repeat(len - 1 - pad)));
+                }
             }
         }
         for s in cases {
