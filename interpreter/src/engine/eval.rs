@@ -774,7 +774,7 @@ impl<'a> Machine<'a> {
             Some(c) => self.eval(frame, c, depth).await?.as_int().unwrap_or(1).max(1) as usize,
             None => usize::try_from(self.config.policy.default_concurrency).unwrap_or(8).max(1),
         };
-        let concurrent = kept.len() > 1 && concurrency > 1 && read_only_block(self.program, &lp.body, 0);
+        let concurrent = kept.len() > 1 && concurrency > 1 && overlappable_body(self.program, &lp.body);
         if concurrent {
             let mut frames: Vec<Frame> = kept
                 .iter()
@@ -1132,11 +1132,13 @@ struct ExprInfo {
     calls: usize,
 }
 
-/// Whether a block only reads (no effectful call, no case mutation, no run-ending or
-/// approval statement), so its evaluation may overlap with others.
-fn read_only_block(program: &Program, block: &Block, depth: usize) -> bool {
+/// Whether the iterations of a loop body are worth overlapping: the body only reads (no
+/// effectful call, no case mutation, no run-ending or approval statement) and calls at least
+/// one action. A body that calls none has nothing to wait for, so overlapping its iterations
+/// would only copy the frame for each one; it runs in order, with the same results.
+pub(super) fn overlappable_body(program: &Program, block: &Block) -> bool {
     let mut info = ExprInfo::default();
-    read_only_stmts(program, &block.stmts, &mut info, depth)
+    read_only_stmts(program, &block.stmts, &mut info, 0) && info.calls > 0
 }
 
 fn read_only_stmts(program: &Program, stmts: &[Stmt], info: &mut ExprInfo, depth: usize) -> bool {

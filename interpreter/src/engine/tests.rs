@@ -530,3 +530,39 @@ playbook p(a: Alert) {
     assert_eq!(done.case.notes, out.case.notes);
     assert_eq!(done.case.summary.as_ref(), out.case.notes.first());
 }
+
+#[test]
+fn only_loops_that_wait_on_reads_overlap() {
+    let (program, _) = compile(
+        r#"
+connector intel { action rep(u: url) -> int effect read }
+connector fw { action block(u: url) effect write }
+type Alert = { urls: list<url> }
+playbook p(a: Alert) {
+  let reps = for u in a.urls limit 50 { intel.rep(u) }
+  let lengths = for u in a.urls limit 50 { len("{u}") }
+  let nested = for u in a.urls limit 50 {
+    let n = for v in [u] { intel.rep(v) }
+    n
+  }
+  for u in a.urls limit 50 { fw.block(u) }
+  resolve "{reps} {lengths} {nested}"
+}
+"#,
+    );
+    let loops: Vec<bool> = program.playbooks[0]
+        .body
+        .block
+        .stmts
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StmtKind::Let { value, .. } | StmtKind::Expr { expr: value } => match &value.kind {
+                ExprKind::For(lp) => Some(eval::overlappable_body(&program, &lp.body)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    // Reads overlap; a body with no call has nothing to wait for; a write runs in order.
+    assert_eq!(loops, [true, false, true, false]);
+}
