@@ -24,6 +24,9 @@ enum Later {
     Done(Intent),
 }
 
+/// The starting size of the buffer a run writes journal text in.
+const SCRATCH_START: usize = 4096;
+
 pub(super) struct EngineHost<'e> {
     engine: &'e Engine,
     run_id: Arc<str>,
@@ -48,7 +51,8 @@ impl<'e> EngineHost<'e> {
             store_failure: Mutex::new(None),
             fresh,
             pending: Mutex::new(Vec::new()),
-            scratch: Mutex::new(Vec::new()),
+            // Room for most results from the start, rather than growing to it in every run.
+            scratch: Mutex::new(Vec::with_capacity(SCRATCH_START)),
         }
     }
 
