@@ -464,7 +464,15 @@ impl<'a> Machine<'a> {
                 | ExprKind::Local { .. }
                 | ExprKind::Variant { .. } => err("internal error: a literal or a local was not evaluated"),
                 ExprKind::Interp { parts } => {
-                    let mut out = String::new();
+                    // The literal text, and a little room for each value.
+                    let room = parts
+                        .iter()
+                        .map(|p| match p {
+                            InterpPart::Lit { text } => text.len(),
+                            InterpPart::Expr { .. } => 16,
+                        })
+                        .sum();
+                    let mut out = String::with_capacity(room);
                     for part in parts {
                         match part {
                             InterpPart::Lit { text } => out.push_str(text),
