@@ -726,8 +726,21 @@ fn push_key(path: &mut String, key: &str) {
 
 /// Appends `[i]`: an index in a JSON path, or an iteration in a loop's context path.
 pub(crate) fn push_index(path: &mut String, i: usize) {
-    use std::fmt::Write as _;
-    write!(path, "[{i}]").ok();
+    // The digits by hand: `write!` costs more than the rest of a loop iteration's bookkeeping.
+    let mut digits = [b'0'; 20];
+    let mut n = i;
+    let mut start = digits.len();
+    while let Some(slot) = start.checked_sub(1).and_then(|at| digits.get_mut(at)) {
+        *slot = b'0' + (n % 10) as u8;
+        start -= 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    path.push('[');
+    path.extend(digits.get(start..).unwrap_or_default().iter().map(|&d| char::from(d)));
+    path.push(']');
 }
 
 fn security_noun(kind: SecurityKind) -> &'static str {

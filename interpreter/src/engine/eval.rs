@@ -845,7 +845,6 @@ impl<'a> Machine<'a> {
     }
 }
 
-/// A string literal typed as a security type is a security string.
 /// The context path of iteration `i` of a loop run in context `base`: `base[i]`, written
 /// into one allocation of the right size (it is made for every iteration of every loop).
 fn loop_ctx(base: &str, i: usize) -> String {
@@ -855,6 +854,7 @@ fn loop_ctx(base: &str, i: usize) -> String {
     ctx
 }
 
+/// A string literal typed as a security type is a security string.
 fn typed_string(program: &Program, ty: &Type, text: &str) -> Value {
     match program.resolve_type(ty) {
         Type::Security { security } => Value::security(*security, text).unwrap_or_else(|_| Value::str(text)),
@@ -1238,7 +1238,16 @@ mod loop_ctx_tests {
 
     #[test]
     fn writes_the_index_as_format_does() {
-        for (base, i) in [("", 0), ("s1", 7), ("s1[2]", 10), ("f<s3>", 12_345), ("x", usize::MAX)] {
+        for (base, i) in [
+            ("", 0),
+            ("", 9),
+            ("s1", 7),
+            ("s1[2]", 10),
+            ("", 99),
+            ("", 100),
+            ("f<s3>", 12_345),
+            ("x", usize::MAX),
+        ] {
             assert_eq!(loop_ctx(base, i), format!("{base}[{i}]"));
         }
     }
