@@ -39,7 +39,7 @@ pub(super) struct EngineHost<'e> {
     /// Journal writes not committed yet (see [`EngineHost::action`] for when they are).
     pending: Mutex<Vec<JournalWrite>>,
     /// Where arguments and results are written as JSON text for the journal.
-    scratch: Mutex<Vec<u8>>,
+    scratch: Mutex<String>,
 }
 
 impl<'e> EngineHost<'e> {
@@ -52,7 +52,7 @@ impl<'e> EngineHost<'e> {
             fresh,
             pending: Mutex::new(Vec::new()),
             // Room for most results from the start, rather than growing to it in every run.
-            scratch: Mutex::new(Vec::with_capacity(SCRATCH_START)),
+            scratch: Mutex::new(String::with_capacity(SCRATCH_START)),
         }
     }
 

@@ -6,6 +6,59 @@
 
 use serde_json::Value as Json;
 
+/// Where JSON text is written: bytes (the case, kept as bytes) or a `String` (journal text,
+/// which then needs no UTF-8 check to become a `str`). Only whole `str`s and ASCII bytes are
+/// written, so a `String` stays valid.
+pub(crate) trait Sink {
+    fn push_str(&mut self, s: &str);
+    /// `byte` must be ASCII.
+    fn push_ascii(&mut self, byte: u8);
+    fn reserve(&mut self, additional: usize);
+    fn push_number(&mut self, n: &serde_json::Number);
+}
+
+impl Sink for Vec<u8> {
+    fn push_str(&mut self, s: &str) {
+        self.extend_from_slice(s.as_bytes());
+    }
+
+    fn push_ascii(&mut self, byte: u8) {
+        self.push(byte);
+    }
+
+    fn reserve(&mut self, additional: usize) {
+        Vec::reserve(self, additional);
+    }
+
+    fn push_number(&mut self, n: &serde_json::Number) {
+        if serde_json::to_writer(&mut *self, n).is_err() {
+            self.extend_from_slice(b"null");
+        }
+    }
+}
+
+impl Sink for String {
+    fn push_str(&mut self, s: &str) {
+        String::push_str(self, s);
+    }
+
+    fn push_ascii(&mut self, byte: u8) {
+        self.push(char::from(byte));
+    }
+
+    fn reserve(&mut self, additional: usize) {
+        String::reserve(self, additional);
+    }
+
+    fn push_number(&mut self, n: &serde_json::Number) {
+        // serde_json writes a number as its `Display` does (itoa, ryu).
+        use std::fmt::Write as _;
+        if write!(self, "{n}").is_err() {
+            String::push_str(self, "null");
+        }
+    }
+}
+
 /// Every byte of the word `0x01` (with [`HIGH`], the usual word-at-a-time byte tests).
 const ONES: u64 = 0x0101_0101_0101_0101;
 /// The high bit of every byte of a word.
@@ -20,23 +73,25 @@ fn needs_escape(word: u64) -> bool {
 }
 
 /// Writes the escape `serde_json` writes for `byte`, one of the bytes JSON escapes.
-fn escape(byte: u8, out: &mut Vec<u8>) {
+fn escape(byte: u8, out: &mut impl Sink) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let short: &[u8] = match byte {
-        b'"' => b"\\\"",
-        b'\\' => b"\\\\",
-        0x08 => b"\\b",
-        0x0c => b"\\f",
-        b'\n' => b"\\n",
-        b'\r' => b"\\r",
-        b'\t' => b"\\t",
+    let short: &str = match byte {
+        b'"' => "\\\"",
+        b'\\' => "\\\\",
+        0x08 => "\\b",
+        0x0c => "\\f",
+        b'\n' => "\\n",
+        b'\r' => "\\r",
+        b'\t' => "\\t",
         _ => {
             let hex = |n: u8| HEX.get(usize::from(n)).copied().unwrap_or(b'0');
-            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', hex(byte >> 4), hex(byte & 0xf)]);
+            for b in [b'\\', b'u', b'0', b'0', hex(byte >> 4), hex(byte & 0xf)] {
+                out.push_ascii(b);
+            }
             return;
         }
     };
-    out.extend_from_slice(short);
+    out.push_str(short);
 }
 
 /// Which bytes JSON escapes in a string.
@@ -56,18 +111,18 @@ static ESCAPED: [bool; 256] = {
 const SHORT: usize = 16;
 
 /// Writes `s` as a JSON string, quotes included.
-pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn write_str(out: &mut impl Sink, s: &str) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     // A short string (a name, an id, a time) with nothing to escape, the usual kind: one
     // test per byte, then one copy.
     if bytes.len() <= SHORT && !bytes.iter().any(|&b| ESCAPED[usize::from(b)]) {
-        out.push(b'"');
-        out.extend_from_slice(bytes);
-        out.push(b'"');
+        out.push_ascii(b'"');
+        out.push_str(s);
+        out.push_ascii(b'"');
         return;
     }
-    out.push(b'"');
+    out.push_ascii(b'"');
     // `bytes[start..at]` is scanned and waits to be copied in one piece.
     let mut start = 0;
     let mut at = 0;
@@ -84,46 +139,43 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
         while at < end {
             let byte = bytes.get(at).copied().unwrap_or(0);
             if ESCAPED[usize::from(byte)] {
-                out.extend_from_slice(bytes.get(start..at).unwrap_or_default());
+                // `start` and `at` are at ASCII bytes or the ends: both char boundaries.
+                out.push_str(s.get(start..at).unwrap_or_default());
                 escape(byte, out);
                 start = at + 1;
             }
             at += 1;
         }
     }
-    out.extend_from_slice(bytes.get(start..).unwrap_or_default());
-    out.push(b'"');
+    out.push_str(s.get(start..).unwrap_or_default());
+    out.push_ascii(b'"');
 }
 
 /// Writes `items` as a JSON array, each written by `item`; stops at the first error.
-pub(crate) fn write_list<T, E>(
-    out: &mut Vec<u8>,
+pub(crate) fn write_list<S: Sink, T, E>(
+    out: &mut S,
     items: &[T],
-    mut item: impl FnMut(&mut Vec<u8>, &T) -> Result<(), E>,
+    mut item: impl FnMut(&mut S, &T) -> Result<(), E>,
 ) -> Result<(), E> {
-    out.push(b'[');
+    out.push_ascii(b'[');
     for (i, value) in items.iter().enumerate() {
         if i > 0 {
-            out.push(b',');
+            out.push_ascii(b',');
         }
         item(out, value)?;
     }
-    out.push(b']');
+    out.push_ascii(b']');
     Ok(())
 }
 
 /// Writes `value` as compact JSON text.
-pub(crate) fn write_json(out: &mut Vec<u8>, value: &Json) {
+pub(crate) fn write_json(out: &mut impl Sink, value: &Json) {
     match value {
-        Json::Null => out.extend_from_slice(b"null"),
-        Json::Bool(true) => out.extend_from_slice(b"true"),
-        Json::Bool(false) => out.extend_from_slice(b"false"),
+        Json::Null => out.push_str("null"),
+        Json::Bool(true) => out.push_str("true"),
+        Json::Bool(false) => out.push_str("false"),
         // Numbers are rare here and have their own formatting rules: serde_json writes them.
-        Json::Number(n) => {
-            if serde_json::to_writer(&mut *out, n).is_err() {
-                out.extend_from_slice(b"null");
-            }
-        }
+        Json::Number(n) => out.push_number(n),
         Json::String(s) => write_str(out, s),
         Json::Array(items) => {
             let written: Result<(), std::convert::Infallible> = write_list(out, items, |out, item| {
@@ -133,16 +185,16 @@ pub(crate) fn write_json(out: &mut Vec<u8>, value: &Json) {
             let Ok(()) = written;
         }
         Json::Object(map) => {
-            out.push(b'{');
+            out.push_ascii(b'{');
             for (i, (key, item)) in map.iter().enumerate() {
                 if i > 0 {
-                    out.push(b',');
+                    out.push_ascii(b',');
                 }
                 write_str(out, key);
-                out.push(b':');
+                out.push_ascii(b':');
                 write_json(out, item);
             }
-            out.push(b'}');
+            out.push_ascii(b'}');
         }
     }
 }
@@ -153,10 +205,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Written both ways, which must agree.
     fn ours(value: &Json) -> String {
-        let mut out = Vec::new();
-        write_json(&mut out, value);
-        String::from_utf8(out).unwrap()
+        let mut bytes = Vec::new();
+        write_json(&mut bytes, value);
+        let mut text = String::new();
+        write_json(&mut text, value);
+        assert_eq!(String::from_utf8(bytes).unwrap(), text);
+        text
     }
 
     #[test]

@@ -59,7 +59,7 @@ struct Inner {
     /// front for the next one's.
     journal_hint: usize,
     /// Where journal values are written before they are kept.
-    scratch: Vec<u8>,
+    scratch: String,
 }
 
 /// A run's journal gets an index from this many entries on.
@@ -75,7 +75,7 @@ struct StoredRun {
 impl StoredRun {
     fn new(record: &RunRecord) -> StoreResult<StoredRun> {
         Ok(StoredRun {
-            alert: kept_text(JournalJson::text_of(&record.alert), &mut Vec::new())?,
+            alert: compact_text(&record.alert, &mut String::new()),
             record: RunRecord {
                 id: record.id.clone(),
                 playbook: record.playbook.clone(),
@@ -157,15 +157,10 @@ impl Kept {
 
 /// JSON as kept in memory: compact UTF-8 text. Text handed over is kept as it is (shared
 /// with the case the engine builds); a value is written through `scratch`.
-fn kept_text(json: JournalJson, scratch: &mut Vec<u8>) -> StoreResult<Arc<str>> {
+fn kept_text(json: JournalJson, scratch: &mut String) -> Arc<str> {
     match json {
-        JournalJson::Text(text) => Ok(text),
-        JournalJson::Value(json) => compact_text(&json, scratch).map_err(|e| {
-            StoreError::new(
-                StoreErrorKind::Corrupt,
-                format!("a journal value cannot be written as JSON: {e}"),
-            )
-        }),
+        JournalJson::Text(text) => text,
+        JournalJson::Value(json) => compact_text(&json, scratch),
     }
 }
 
@@ -375,7 +370,7 @@ impl Inner {
 
     /// Applies one write of a checked batch, taking its data without copying it: the `seq`
     /// of the entry written.
-    fn apply_write(&mut self, write: JournalWrite, scratch: &mut Vec<u8>) -> StoreResult<i64> {
+    fn apply_write(&mut self, write: JournalWrite, scratch: &mut String) -> StoreResult<i64> {
         match write {
             JournalWrite::Done { intent, outcome, finished_at } => {
                 // Converted first: nothing is changed when the conversion fails.
@@ -425,8 +420,8 @@ impl Inner {
         last
     }
 
-    fn entry_from(&mut self, intent: Intent, scratch: &mut Vec<u8>) -> StoreResult<Kept> {
-        let args = kept_text(intent.args, scratch)?;
+    fn entry_from(&mut self, intent: Intent, scratch: &mut String) -> StoreResult<Kept> {
+        let args = kept_text(intent.args, scratch);
         self.next_seq += 1;
         Ok(Kept {
             seq: self.next_seq,
@@ -449,11 +444,11 @@ fn take_outcome(
     entry: &mut Kept,
     outcome: Outcome,
     finished_at: i64,
-    scratch: &mut Vec<u8>,
+    scratch: &mut String,
 ) -> StoreResult<()> {
     match outcome {
         Outcome::Returned(result) => {
-            entry.result = Some(kept_text(result, scratch)?);
+            entry.result = Some(kept_text(result, scratch));
             entry.state = EntryState::Done;
         }
         Outcome::Failed(error) => {

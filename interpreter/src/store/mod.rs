@@ -368,12 +368,12 @@ const SCRATCH_KEPT: usize = 64 * 1024;
 
 /// `json` written as compact text through `scratch`, a buffer kept from one call to the next,
 /// so that the text is one allocation of the exact size. A large value's buffer is not kept.
-pub(crate) fn compact_text(json: &Json, scratch: &mut Vec<u8>) -> Result<Arc<str>, String> {
+pub(crate) fn compact_text(json: &Json, scratch: &mut String) -> Arc<str> {
     scratch.clear();
     json_text::write_json(scratch, json);
-    let text = std::str::from_utf8(scratch).map(Arc::from).map_err(|e| e.to_string());
+    let text = Arc::from(scratch.as_str());
     if scratch.capacity() > SCRATCH_KEPT {
-        *scratch = Vec::new();
+        *scratch = String::new();
     }
     text
 }
@@ -391,16 +391,12 @@ pub enum JournalJson {
 impl JournalJson {
     /// `json` written as compact text.
     pub fn text_of(json: &Json) -> JournalJson {
-        JournalJson::text_via(json, &mut Vec::new())
+        JournalJson::text_via(json, &mut String::new())
     }
 
     /// `json` written as compact text through `scratch` (see [`compact_text`]).
-    pub fn text_via(json: &Json, scratch: &mut Vec<u8>) -> JournalJson {
-        match compact_text(json, scratch) {
-            Ok(text) => JournalJson::Text(text),
-            // Not reached (a JSON value always writes, as UTF-8); keeps the value if it were.
-            Err(_) => JournalJson::Value(json.clone()),
-        }
+    pub fn text_via(json: &Json, scratch: &mut String) -> JournalJson {
+        JournalJson::Text(compact_text(json, scratch))
     }
 
     /// The compact JSON text.
