@@ -106,6 +106,20 @@ impl Frame {
     fn get(&self, slot: ir::Slot) -> Value {
         self.slots.get(slot.0 as usize).cloned().unwrap_or(Value::Unit)
     }
+
+    /// A frame for a branch that runs beside others, in context `ctx`: a copy of only the
+    /// slots in `reads` (every slot the branch can read); the others are unit. A copy of every
+    /// live value would raise and later lower each one's reference count for nothing.
+    fn branch(&self, reads: &[ir::Slot], ctx: String) -> Frame {
+        let mut slots = vec![Value::Unit; self.slots.len()];
+        for slot in reads {
+            let i = slot.0 as usize;
+            if let (Some(to), Some(from)) = (slots.get_mut(i), self.slots.get(i)) {
+                to.clone_from(from);
+            }
+        }
+        Frame { slots, approval: self.approval.clone(), ctx }
+    }
 }
 
 /// One action call, ready for the host.
@@ -782,14 +796,14 @@ impl<'a> Machine<'a> {
             Some(c) => self.eval(frame, c, depth).await?.as_int().unwrap_or(1).max(1) as usize,
             None => usize::try_from(self.config.policy.default_concurrency).unwrap_or(8).max(1),
         };
-        let concurrent = kept.len() > 1 && concurrency > 1 && overlappable_body(self.program, &lp.body);
-        if concurrent {
+        let overlap =
+            if kept.len() > 1 && concurrency > 1 { overlappable_body(self.program, &lp.body) } else { None };
+        if let Some(reads) = overlap {
             let mut frames: Vec<Frame> = kept
                 .iter()
                 .map(|(i, item)| {
-                    let mut f = frame.clone();
+                    let mut f = frame.branch(&reads, loop_ctx(&frame.ctx, *i));
                     f.set(lp.var_slot, item.clone());
-                    f.ctx = loop_ctx(&frame.ctx, *i);
                     f
                 })
                 .collect();
@@ -1140,13 +1154,13 @@ struct ExprInfo {
     calls: usize,
 }
 
-/// Whether the iterations of a loop body are worth overlapping: the body only reads (no
-/// effectful call, no case mutation, no run-ending or approval statement) and calls at least
-/// one action. A body that calls none has nothing to wait for, so overlapping its iterations
-/// would only copy the frame for each one; it runs in order, with the same results.
-pub(super) fn overlappable_body(program: &Program, block: &Block) -> bool {
+/// The slots a loop body reads, if its iterations are worth overlapping: the body only reads
+/// (no effectful call, no case mutation, no run-ending or approval statement) and calls at
+/// least one action. A body that calls none has nothing to wait for, so overlapping its
+/// iterations would only copy a frame for each one; it runs in order, with the same results.
+pub(super) fn overlappable_body(program: &Program, block: &Block) -> Option<Vec<ir::Slot>> {
     let mut info = ExprInfo::default();
-    read_only_stmts(program, &block.stmts, &mut info, 0) && info.calls > 0
+    (read_only_stmts(program, &block.stmts, &mut info, 0) && info.calls > 0).then_some(info.reads)
 }
 
 fn read_only_stmts(program: &Program, stmts: &[Stmt], info: &mut ExprInfo, depth: usize) -> bool {

@@ -557,7 +557,7 @@ playbook p(a: Alert) {
         .iter()
         .filter_map(|s| match &s.kind {
             StmtKind::Let { value, .. } | StmtKind::Expr { expr: value } => match &value.kind {
-                ExprKind::For(lp) => Some(eval::overlappable_body(&program, &lp.body)),
+                ExprKind::For(lp) => Some(eval::overlappable_body(&program, &lp.body).is_some()),
                 _ => None,
             },
             _ => None,
