@@ -217,8 +217,8 @@ fn url_starts(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
     text.match_indices("://").filter_map(move |(colon, _)| {
         let before = text.as_bytes().get(..colon)?;
         let ends_with = |scheme: &[u8]| {
-            before.len() >= scheme.len()
-                && before.get(before.len() - scheme.len()..).is_some_and(|s| s.eq_ignore_ascii_case(scheme))
+            let tail = before.len().checked_sub(scheme.len()).and_then(|at| before.get(at..));
+            tail.is_some_and(|tail| tail.eq_ignore_ascii_case(scheme))
         };
         let scheme = [&b"https"[..], b"http", b"ftp"].into_iter().find(|scheme| ends_with(scheme))?;
         let start = colon - scheme.len();
@@ -253,18 +253,24 @@ fn url_len(rest: &str) -> usize {
     bytes.len()
 }
 
-/// [`ends_url`] for an ASCII byte: a space, a control character or one of the punctuation.
+/// Whether an ASCII byte ends a URL: a space, a control character, a quote, a backtick, an
+/// angle bracket, a brace, `\\`, `^` or `|`.
 fn ascii_ends_url(byte: u8) -> bool {
     byte <= b' '
         || byte == 0x7f
         || matches!(byte, b'<' | b'>' | b'"' | b'\'' | b'`' | b'\\' | b'^' | b'|' | b'{' | b'}')
 }
 
-/// Characters that end a URL.
+/// Characters that end a URL: those of [`ascii_ends_url`], other white space and control
+/// characters, and the typographic quotes and CJK punctuation that mail puts around links.
 fn ends_url(c: char) -> bool {
+    if let Ok(byte) = u8::try_from(c)
+        && byte.is_ascii()
+    {
+        return ascii_ends_url(byte);
+    }
     c.is_whitespace()
         || c.is_control()
-        || matches!(c, '<' | '>' | '"' | '\'' | '`' | '\\' | '^' | '|' | '{' | '}')
         || matches!(
             c,
             '“' | '”'
@@ -962,9 +968,12 @@ mod scan_tests {
     }
 
     #[test]
-    fn ascii_end_test_agrees_with_ends_url() {
+    fn ascii_end_test_is_the_url_end_set() {
         for byte in 0..=127u8 {
-            assert_eq!(ascii_ends_url(byte), ends_url(char::from(byte)), "{byte:#x}");
+            let c = char::from(byte);
+            let expected = c.is_whitespace() || c.is_control() || "<>\"'`\\^|{}".contains(c);
+            assert_eq!(ascii_ends_url(byte), expected, "{byte:#x}");
+            assert_eq!(ends_url(c), expected, "{byte:#x}");
         }
         assert_eq!(url_len("a.example/x y"), 11);
         assert_eq!(url_len("a.example/ü»b"), 12);

@@ -494,28 +494,28 @@ pub fn format_time(ms: i64) -> String {
     }
     // The common case without the formatting machinery: the engine stamps every call.
     let mut out = *b"0000-00-00T00:00:00.000Z";
-    put_digits(&mut out[0..4], y);
-    put_digits(&mut out[5..7], mo);
-    put_digits(&mut out[8..10], d);
-    put_digits(&mut out[11..13], h);
-    put_digits(&mut out[14..16], mi);
-    put_digits(&mut out[17..19], s);
+    put_digits(&mut out[0..4], y.unsigned_abs());
+    put_digits(&mut out[5..7], mo.unsigned_abs());
+    put_digits(&mut out[8..10], d.unsigned_abs());
+    put_digits(&mut out[11..13], h.unsigned_abs());
+    put_digits(&mut out[14..16], mi.unsigned_abs());
+    put_digits(&mut out[17..19], s.unsigned_abs());
     let text = if milli == 0 {
         out[19] = b'Z';
         &out[..20]
     } else {
-        put_digits(&mut out[20..23], milli);
+        put_digits(&mut out[20..23], milli.unsigned_abs());
         &out[..]
     };
     // Only ASCII digits and separators were written.
     String::from_utf8(text.to_vec()).unwrap_or_default()
 }
 
-/// Writes `n` (non-negative, below `10^digits.len()`) zero-padded into `digits`.
-fn put_digits(digits: &mut [u8], n: i64) {
+/// Writes `n` (below `10^digits.len()`) zero-padded into `digits`.
+fn put_digits(digits: &mut [u8], n: u64) {
     let mut n = n;
     for d in digits.iter_mut().rev() {
-        *d = b'0' + n.rem_euclid(10) as u8;
+        *d = b'0' + (n % 10) as u8;
         n /= 10;
     }
 }
@@ -727,19 +727,12 @@ fn push_key(path: &mut String, key: &str) {
 /// Appends `[i]`: an index in a JSON path, or an iteration in a loop's context path.
 pub(crate) fn push_index(path: &mut String, i: usize) {
     // The digits by hand: `write!` costs more than the rest of a loop iteration's bookkeeping.
-    let mut digits = [b'0'; 20];
-    let mut n = i;
-    let mut start = digits.len();
-    while let Some(slot) = start.checked_sub(1).and_then(|at| digits.get_mut(at)) {
-        *slot = b'0' + (n % 10) as u8;
-        start -= 1;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
+    let n = u64::try_from(i).unwrap_or(u64::MAX);
+    let mut buffer = [0u8; 20];
+    let digits = &mut buffer[..n.checked_ilog10().map_or(1, |log| log as usize + 1)];
+    put_digits(digits, n);
     path.push('[');
-    path.extend(digits.get(start..).unwrap_or_default().iter().map(|&d| char::from(d)));
+    path.extend(digits.iter().map(|&d| char::from(d)));
     path.push(']');
 }
 

@@ -2,7 +2,7 @@
 
 use super::case::{ActionRecord, ActionStatus, ApprovalRecord, ApprovalState, RecordedText};
 use super::eval::{ActionCall, ApprovalAsk, Flow, Host, R, RunError, RunState};
-use super::{Engine, now_ms};
+use super::{Engine, Labels, now_ms};
 use crate::store::{
     ApprovalRow, ApprovalStatus, CallKey, Decision, EntryState, Intent, JournalJson, JournalWrite,
     NewApproval, Outcome, StoreError,
@@ -155,13 +155,6 @@ fn shared_text(json: &JournalJson) -> Option<std::sync::Arc<str>> {
     }
 }
 
-/// The names a call records: its connector's, its action's and its effect's.
-struct Labels {
-    connector: Arc<str>,
-    action: Arc<str>,
-    effect: Arc<str>,
-}
-
 fn record(
     call: &ActionCall<'_>,
     call_id: String,
@@ -198,8 +191,7 @@ impl Host for EngineHost<'_> {
         let call_id = std::mem::take(&mut call.key);
         let effectful = call.effect > EffectKind::Read;
         let started = now_ms();
-        let (connector, action) = engine.labels.action(call.site.action, call.connector, &call.action.name);
-        let labels = Labels { connector, action, effect: engine.labels.effect(call.effect) };
+        let labels = engine.labels.of(&call);
         let mut rec =
             record(&call, call_id, &labels, Json::Object(call.args_json()), value::format_time(started));
 

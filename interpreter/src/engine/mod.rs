@@ -71,7 +71,7 @@ use crate::connectors::{self, Connector, ConnectorError};
 use crate::store::{self, NewRun, RunRecord, RunStatus, RunUpdate, Store, StoreError};
 use crate::value::{self, DecodeError, Value};
 use eval::{ConstCache, Flow, Frame, Machine, R, RunState};
-use parry_compiler::ir::{ActionId, EffectKind, PlaybookId, Program};
+use parry_compiler::ir::{EffectKind, PlaybookId, Program};
 use parry_compiler::project::Config;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -337,24 +337,30 @@ impl CallLabels {
         CallLabels { actions, effects }
     }
 
-    /// The connector's and the action's names of `id` (made afresh for an id not in the program).
-    pub(crate) fn action(&self, id: ActionId, connector: &str, action: &str) -> (Arc<str>, Arc<str>) {
-        self.actions
+    /// The names `call` records (made afresh for an action not in the program).
+    pub(crate) fn of(&self, call: &eval::ActionCall<'_>) -> Labels {
+        let id = call.site.action;
+        let (connector, action) = self
+            .actions
             .get(id.connector.0 as usize)
             .and_then(|c| c.get(id.index as usize))
             .cloned()
-            .unwrap_or_else(|| (Arc::from(connector), Arc::from(action)))
-    }
-
-    pub(crate) fn effect(&self, effect: EffectKind) -> Arc<str> {
-        let i = match effect {
+            .unwrap_or_else(|| (Arc::from(call.connector), Arc::from(call.action.name.as_str())));
+        let effect = match call.effect {
             EffectKind::Read => 0,
             EffectKind::Write => 1,
             EffectKind::Reversible => 2,
             EffectKind::Destructive => 3,
         };
-        self.effects[i].clone()
+        Labels { connector, action, effect: self.effects[effect].clone() }
     }
+}
+
+/// The names a call records: its connector's, its action's and its effect's.
+pub(crate) struct Labels {
+    pub(crate) connector: Arc<str>,
+    pub(crate) action: Arc<str>,
+    pub(crate) effect: Arc<str>,
 }
 
 impl Engine {

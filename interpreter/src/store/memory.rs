@@ -73,8 +73,8 @@ struct StoredRun {
 }
 
 impl StoredRun {
-    fn new(record: &RunRecord) -> StoreResult<StoredRun> {
-        Ok(StoredRun {
+    fn new(record: &RunRecord) -> StoredRun {
+        StoredRun {
             alert: compact_text(&record.alert, &mut String::new()),
             record: RunRecord {
                 id: record.id.clone(),
@@ -87,7 +87,7 @@ impl StoredRun {
                 created_at: record.created_at,
                 updated_at: record.updated_at,
             },
-        })
+        }
     }
 
     /// The record as the [`Store`] API gives it, alert included.
@@ -465,7 +465,7 @@ impl Store for MemoryStore {
         let mut inner = self.lock();
         let record = run.record((inner.next_run + 1).to_string());
         // Built before the run is numbered: run `n` must stay at index `n - 1`.
-        let stored = StoredRun::new(&record)?;
+        let stored = StoredRun::new(&record);
         inner.next_run += 1;
         inner.runs.push(stored);
         Ok(record)
