@@ -93,8 +93,8 @@ pub struct ActionRecord {
     /// `read`, `write`, `reversible`, `destructive`.
     pub effect: Arc<str>,
     /// Arguments keyed by parameter name.
-    pub arguments: Json,
-    pub result: Option<Json>,
+    pub arguments: RecordedJson,
+    pub result: Option<RecordedJson>,
     pub error: Option<String>,
     pub status: ActionStatus,
     /// RFC 3339.
@@ -106,35 +106,78 @@ pub struct ActionRecord {
     /// True when the result came from the journal rather than from a call in this attempt.
     #[serde(default)]
     pub replayed: bool,
-    /// `arguments` and `result` as the compact JSON text the engine wrote for the journal,
-    /// so that writing the case into a store copies it instead of writing the values again.
-    /// Set only by the engine, together with the values, which it does not change after; a
-    /// record built elsewhere has none and is written from its values.
-    #[serde(skip)]
-    pub(crate) text: RecordedText,
 }
 
-impl ActionRecord {
-    /// Sets the result, with its compact JSON text when it is at hand (`text` must be
-    /// `result` written compactly).
-    pub(crate) fn set_result(&mut self, result: Json, text: Option<Arc<str>>) {
-        self.result = Some(result);
-        self.text.result = text;
+/// A JSON value a case record keeps (an action's arguments or result), held as its compact
+/// JSON text: the text the engine writes for the journal, shared with it. A case kept in
+/// memory is then a fraction of the size of the parsed values, and writing a case copies
+/// this text rather than writing the values again. It serializes as the JSON value it holds
+/// (not as a string); [`RecordedJson::json`] reads it back.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RecordedJson(Arc<str>);
+
+impl RecordedJson {
+    /// `json`, written as compact text.
+    pub fn of(json: &Json) -> RecordedJson {
+        RecordedJson(crate::store::compact_text(json, &mut String::new()))
+    }
+
+    /// Text already written by [`crate::store::compact_text`] (compact, as `serde_json`
+    /// writes it), shared rather than copied.
+    pub(crate) fn from_compact(text: Arc<str>) -> RecordedJson {
+        RecordedJson(text)
+    }
+
+    /// The compact JSON text.
+    pub fn text(&self) -> &str {
+        &self.0
+    }
+
+    /// The JSON value. The text is always JSON written by this crate, so this does not fail
+    /// (it would read as `null` if it did).
+    pub fn json(&self) -> Json {
+        serde_json::from_str(&self.0).unwrap_or(Json::Null)
+    }
+
+    pub fn is_null(&self) -> bool {
+        &*self.0 == "null"
     }
 }
 
-/// The compact JSON text of an [`ActionRecord`]'s `arguments` and `result`, when the engine
-/// wrote it (for the journal): the same text `serde_json` writes for those values. A copy of
-/// data the record holds, not data of its own: it takes no part in equality.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct RecordedText {
-    pub(crate) arguments: Option<Arc<str>>,
-    pub(crate) result: Option<Arc<str>>,
+impl From<Json> for RecordedJson {
+    fn from(json: Json) -> RecordedJson {
+        RecordedJson::of(&json)
+    }
 }
 
-impl PartialEq for RecordedText {
-    fn eq(&self, _: &RecordedText) -> bool {
-        true
+impl PartialEq<Json> for RecordedJson {
+    fn eq(&self, other: &Json) -> bool {
+        self.json() == *other
+    }
+}
+
+impl std::fmt::Debug for RecordedJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::fmt::Display for RecordedJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for RecordedJson {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let json: Json = serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
+        json.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for RecordedJson {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<RecordedJson, D::Error> {
+        Json::deserialize(deserializer).map(|json| RecordedJson::of(&json))
     }
 }
 

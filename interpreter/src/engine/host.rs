@@ -1,11 +1,11 @@
 //! The engine's [`Host`]: journaled connector calls, stored approvals, journaled `now()`.
 
-use super::case::{ActionRecord, ActionStatus, ApprovalRecord, ApprovalState, RecordedText};
+use super::case::{ActionRecord, ActionStatus, ApprovalRecord, ApprovalState, RecordedJson};
 use super::eval::{ActionCall, ApprovalAsk, Flow, Host, R, RunError, RunState};
 use super::{Engine, Labels, now_ms};
 use crate::store::{
     ApprovalRow, ApprovalStatus, CallKey, Decision, EntryState, Intent, JournalJson, JournalWrite,
-    NewApproval, Outcome, StoreError,
+    NewApproval, Outcome, StoreError, compact_text,
 };
 use crate::value::{self, Value};
 use parry_compiler::ir::{ApprovalDecision, EffectKind, Type};
@@ -56,11 +56,11 @@ impl<'e> EngineHost<'e> {
         }
     }
 
-    /// `json` as text for the journal.
-    fn journal_text(&self, json: &Json) -> JournalJson {
+    /// `json` as compact text, for the journal and the case, which share it.
+    fn text(&self, json: &Json) -> Arc<str> {
         match self.scratch.lock() {
-            Ok(mut scratch) => JournalJson::text_via(json, &mut scratch),
-            Err(_) => JournalJson::text_of(json),
+            Ok(mut scratch) => compact_text(json, &mut scratch),
+            Err(_) => compact_text(json, &mut String::new()),
         }
     }
 
@@ -147,19 +147,11 @@ fn decode_result(call: &ActionCall<'_>, json: &Json, engine: &Engine) -> R<Value
     })
 }
 
-/// The text of journal JSON handed over as text, to share with the case.
-fn shared_text(json: &JournalJson) -> Option<std::sync::Arc<str>> {
-    match json {
-        JournalJson::Text(text) => Some(text.clone()),
-        JournalJson::Value(_) => None,
-    }
-}
-
 fn record(
     call: &ActionCall<'_>,
     call_id: String,
     labels: &Labels,
-    arguments: Json,
+    arguments: RecordedJson,
     started_at: String,
 ) -> ActionRecord {
     ActionRecord {
@@ -176,7 +168,6 @@ fn record(
         duration_ms: None,
         approval: call.approval.as_deref().map(str::to_string),
         replayed: false,
-        text: RecordedText::default(),
     }
 }
 
@@ -192,8 +183,17 @@ impl Host for EngineHost<'_> {
         let effectful = call.effect > EffectKind::Read;
         let started = now_ms();
         let labels = engine.labels.of(&call);
-        let mut rec =
-            record(&call, call_id, &labels, Json::Object(call.args_json()), value::format_time(started));
+        // The arguments are written as text once, for the case and the journal, which share
+        // it; the value goes to the connector and is dropped after the call.
+        let arguments = Json::Object(call.args_json());
+        let args_text = self.text(&arguments);
+        let mut rec = record(
+            &call,
+            call_id,
+            &labels,
+            RecordedJson::from_compact(args_text.clone()),
+            value::format_time(started),
+        );
 
         if engine.options.dry_run && effectful {
             rec.status = ActionStatus::Skipped;
@@ -205,7 +205,7 @@ impl Host for EngineHost<'_> {
             match store.journal_entry(&key).map_err(|e| self.store_error(e))? {
                 Some(entry) if entry.state == EntryState::Done => {
                     let json = entry.result.unwrap_or(Json::Null);
-                    rec.result = Some(json.clone());
+                    rec.result = Some(RecordedJson::of(&json));
                     rec.replayed = true;
                     rec.started_at = value::format_time(entry.started_at);
                     rec.finished_at = entry.finished_at.map(value::format_time);
@@ -246,10 +246,7 @@ impl Host for EngineHost<'_> {
             }
         }
 
-        // The journal takes the arguments as text, written once from the case's copy; the
-        // case keeps the same text for when it is written.
-        let args = self.journal_text(&rec.arguments);
-        rec.text.arguments = shared_text(&args);
+        let args = JournalJson::Text(args_text);
         let intent = Intent {
             key,
             effect: labels.effect,
@@ -279,7 +276,7 @@ impl Host for EngineHost<'_> {
         };
         let clock = Instant::now();
         let no_args = serde_json::Map::new();
-        let args = rec.arguments.as_object().unwrap_or(&no_args);
+        let args = arguments.as_object().unwrap_or(&no_args);
         let result = match engine.connectors.resolve(call.connector) {
             Ok(connector) => connector.call(&call.action.name, args).await,
             Err(e) => Err(e),
@@ -291,18 +288,12 @@ impl Host for EngineHost<'_> {
         rec.duration_ms = Some(u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX));
         match result {
             Ok(json) => {
-                // The journal takes the result as text, written once from the case's copy;
-                // the case keeps the same text for when it is written.
-                let text = match later {
-                    Later::Nothing => None,
-                    _ => Some(self.journal_text(&json)),
-                };
-                let raw = text.as_ref().and_then(shared_text);
-                if let Some(text) = text {
-                    self.journal_outcome(later, || Outcome::Returned(text), finished);
-                }
+                // As the arguments: written as text once, for the journal and the case.
+                let text = self.text(&json);
+                let shared = text.clone();
+                self.journal_outcome(later, || Outcome::Returned(JournalJson::Text(shared)), finished);
                 let value = decode_result(&call, &json, engine);
-                rec.set_result(json, raw);
+                rec.result = Some(RecordedJson::from_compact(text));
                 run.with_case(|c| c.actions.push(rec));
                 value
             }

@@ -64,7 +64,9 @@ pub mod eval;
 mod host;
 pub mod join;
 
-pub use case::{ActionRecord, ActionStatus, ApprovalRecord, ApprovalState, Case, Disposition, EvidenceItem};
+pub use case::{
+    ActionRecord, ActionStatus, ApprovalRecord, ApprovalState, Case, Disposition, EvidenceItem, RecordedJson,
+};
 pub use eval::RunError;
 
 use crate::connectors::{self, Connector, ConnectorError};
@@ -199,7 +201,8 @@ pub struct EngineOptions {
 pub struct RunOutcome {
     pub run_id: String,
     pub disposition: Disposition,
-    pub case: Case,
+    /// Shared with the store, where the store keeps cases in memory.
+    pub case: Arc<Case>,
 }
 
 /// One reversible call undone by [`Engine::undo`].
@@ -673,6 +676,7 @@ impl Engine {
         case.disposition = disposition;
         case.summary = summary;
         case.error = error;
+        let case = Arc::new(case);
         if !self.options.dry_run {
             let status = if disposition == Disposition::AwaitingApproval {
                 RunStatus::AwaitingApproval

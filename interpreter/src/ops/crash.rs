@@ -126,7 +126,7 @@ impl Store for CrashingStore {
         run_id: &str,
         writes: Vec<JournalWrite>,
         update: &RunUpdate,
-        case: &Case,
+        case: &Arc<Case>,
     ) -> StoreResult<()> {
         self.write_journal(writes)?;
         self.inner.finish_run(run_id, Vec::new(), update, case)

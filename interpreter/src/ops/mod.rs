@@ -221,7 +221,7 @@ impl RunResult {
     }
 
     pub fn case(&self) -> Option<&Case> {
-        self.outcome.as_ref().ok().map(|o| &o.case)
+        self.outcome.as_ref().ok().map(|o| &*o.case)
     }
 }
 

@@ -194,9 +194,9 @@ fn action(a: &ActionRecord, p: &Paint) -> String {
         a.effect,
         p.status(a.status)
     );
-    let _ = writeln!(out, "      args: {}", compact(&a.arguments));
+    let _ = writeln!(out, "      args: {}", compact(&a.arguments.json()));
     if let Some(r) = a.result.as_ref().filter(|r| !r.is_null()) {
-        let _ = writeln!(out, "      result: {}", compact(r));
+        let _ = writeln!(out, "      result: {}", compact(&r.json()));
     }
     if let Some(e) = &a.error {
         let _ = writeln!(out, "      error: {}", cut(e, 400));

@@ -51,9 +51,8 @@ struct Inner {
     journal: FxHashMap<String, RunJournal>,
     values: BTreeMap<(String, String), Json>,
     approvals: Vec<ApprovalRow>,
-    /// Cases as JSON text (UTF-8 bytes), as the SQLite store keeps them.
-    /// A case's buffer keeps its spare room when that is small (see [`kept_case`]).
-    cases: BTreeMap<String, Vec<u8>>,
+    /// Cases by run id: as the engine finished them, or as JSON text when saved as a value.
+    cases: FxHashMap<String, KeptCase>,
     undo_log: BTreeMap<(String, i64), UndoState>,
     /// The number of journal entries of the last run finished: how much room to make up
     /// front for the next one's.
@@ -164,14 +163,26 @@ fn kept_text(json: JournalJson, scratch: &mut String) -> Arc<str> {
     }
 }
 
-/// A case's text as kept: the buffer it was written into, shrunk only when more than a
-/// quarter of it is spare. Shrinking copies the whole case, and a case is written into a
-/// buffer sized from the previous one, so most of the time there is little to give back.
-fn kept_case(mut body: Vec<u8>) -> Vec<u8> {
-    if body.capacity() - body.len() > body.len() / 4 {
-        body.shrink_to_fit();
+/// A case as kept in memory.
+enum KeptCase {
+    /// The case a run finished with, shared with the outcome the engine returned: nothing is
+    /// written when the run ends, and it is compact (its records keep their arguments and
+    /// results as the text the journal shares). It is made JSON only when it is read back.
+    Finished(Arc<Case>),
+    /// A case saved as a value ([`Store::save_case`]), as compact JSON text.
+    Text(Box<str>),
+}
+
+impl KeptCase {
+    fn json(&self, run_id: &str) -> StoreResult<Json> {
+        let corrupt = |e: serde_json::Error| {
+            StoreError::new(StoreErrorKind::Corrupt, format!("the case of run {run_id} cannot be read: {e}"))
+        };
+        match self {
+            KeptCase::Finished(case) => serde_json::to_value(&**case).map_err(corrupt),
+            KeptCase::Text(text) => serde_json::from_str(text).map_err(corrupt),
+        }
     }
-    body
 }
 
 fn parse_kept(text: &str, key: &CallKey) -> StoreResult<Json> {
@@ -543,9 +554,8 @@ impl Store for MemoryStore {
         run_id: &str,
         writes: Vec<JournalWrite>,
         update: &RunUpdate,
-        case: &Case,
+        case: &Arc<Case>,
     ) -> StoreResult<()> {
-        let body = kept_case(case_bytes(case)?);
         let mut inner = self.lock();
         let Some(index) = inner.run_index(run_id) else {
             return Err(StoreError::not_found(format!("there is no run {run_id}")));
@@ -555,7 +565,7 @@ impl Store for MemoryStore {
             run.apply(update);
         }
         inner.journal_hint = inner.journal.get(run_id).map_or(0, |j| j.entries.len());
-        inner.cases.insert(run_id.to_string(), body);
+        inner.cases.insert(run_id.to_string(), KeptCase::Finished(case.clone()));
         Ok(())
     }
 
@@ -655,16 +665,13 @@ impl Store for MemoryStore {
     }
 
     fn save_case(&self, run_id: &str, case: &Json) -> StoreResult<()> {
-        self.lock().cases.insert(run_id.to_string(), kept_case(case.to_string().into_bytes()));
+        self.lock().cases.insert(run_id.to_string(), KeptCase::Text(case.to_string().into_boxed_str()));
         Ok(())
     }
 
     fn load_case(&self, run_id: &str) -> StoreResult<Option<Json>> {
         let inner = self.lock();
-        let Some(text) = inner.cases.get(run_id) else { return Ok(None) };
-        serde_json::from_slice(text).map(Some).map_err(|e| {
-            StoreError::new(StoreErrorKind::Corrupt, format!("the case of run {run_id} cannot be read: {e}"))
-        })
+        inner.cases.get(run_id).map(|case| case.json(run_id)).transpose()
     }
 
     fn claim_undo(&self, run_id: &str, seq: i64, _at: i64) -> StoreResult<bool> {

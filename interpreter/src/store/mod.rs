@@ -153,22 +153,17 @@ fn write_action(out: &mut Vec<u8>, action: &ActionRecord) -> serde_json::Result<
         duration_ms,
         approval,
         replayed,
-        text,
     } = action;
     str_field(out, "{\"call_id\":", call_id);
     str_field(out, ",\"connector\":", connector);
     str_field(out, ",\"action\":", name);
     str_field(out, ",\"effect\":", effect);
     out.extend_from_slice(b",\"arguments\":");
-    match &text.arguments {
-        Some(raw) => out.extend_from_slice(raw.as_bytes()),
-        None => json_text::write_json(out, arguments),
-    }
+    out.extend_from_slice(arguments.text().as_bytes());
     out.extend_from_slice(b",\"result\":");
-    match (result, &text.result) {
-        (Some(_), Some(raw)) => out.extend_from_slice(raw.as_bytes()),
-        (Some(result), None) => json_text::write_json(out, result),
-        (None, _) => out.extend_from_slice(b"null"),
+    match result {
+        Some(result) => out.extend_from_slice(result.text().as_bytes()),
+        None => out.extend_from_slice(b"null"),
     }
     opt_str_field(out, ",\"error\":", error.as_deref());
     field(out, ",\"status\":", status)?;
@@ -665,11 +660,11 @@ pub trait Store: Send + Sync {
         run_id: &str,
         writes: Vec<JournalWrite>,
         update: &RunUpdate,
-        case: &Case,
+        case: &Arc<Case>,
     ) -> StoreResult<()> {
         self.write_journal(writes)?;
         self.update_run(run_id, update)?;
-        self.save_case(run_id, &serde_json::to_value(case).map_err(case_error)?)
+        self.save_case(run_id, &serde_json::to_value(&**case).map_err(case_error)?)
     }
     fn journal_entry(&self, key: &CallKey) -> StoreResult<Option<JournalEntry>>;
     /// Every entry of a run, in recording order.
@@ -1011,17 +1006,19 @@ pub(crate) mod suite {
 #[allow(clippy::unwrap_used)]
 mod case_text_tests {
     use super::*;
-    use crate::engine::{ActionStatus, ApprovalRecord, ApprovalState, Disposition, EvidenceItem};
+    use crate::engine::{
+        ActionStatus, ApprovalRecord, ApprovalState, Disposition, EvidenceItem, RecordedJson,
+    };
     use serde_json::json;
 
-    fn action(arguments: Json, result: Option<Json>, raw: bool) -> ActionRecord {
-        let mut rec = ActionRecord {
+    fn action(arguments: Json, result: Option<Json>) -> ActionRecord {
+        ActionRecord {
             call_id: "c1/0".to_string(),
             connector: "mail\"box".into(),
             action: "fetch".into(),
             effect: "read".into(),
-            arguments,
-            result: None,
+            arguments: RecordedJson::of(&arguments),
+            result: result.as_ref().map(RecordedJson::of),
             error: Some("line\nbreak \u{1} é".to_string()),
             status: ActionStatus::Unconfirmed,
             started_at: "2026-11-27T13:22:07.123Z".to_string(),
@@ -1029,19 +1026,10 @@ mod case_text_tests {
             duration_ms: Some(u64::MAX),
             approval: Some("a1".to_string()),
             replayed: true,
-            text: Default::default(),
-        };
-        if raw {
-            rec.text.arguments = Some(Arc::from(serde_json::to_string(&rec.arguments).unwrap()));
         }
-        if let Some(result) = result {
-            let text = raw.then(|| Arc::from(serde_json::to_string(&result).unwrap()));
-            rec.set_result(result, text);
-        }
-        rec
     }
 
-    fn case(raw: bool) -> Case {
+    fn case() -> Case {
         let mut case =
             Case::new("17", "phish\u{2028}ing", json!({"z": 1, "a": [1.5, -0.0, 1e300, null], "é": "\"q\""}));
         case.disposition = Disposition::AwaitingApproval;
@@ -1056,10 +1044,9 @@ mod case_text_tests {
             action(
                 json!({"u": "http://x.example/?a=1&b=\"2\"", "n": 3}),
                 Some(json!({"v": [0.1, 2e-9, "\\"]})),
-                raw,
             ),
-            action(json!({}), None, raw),
-            action(json!({"x": null}), Some(json!(false)), raw),
+            action(json!({}), None),
+            action(json!({"x": null}), Some(json!(false))),
         ];
         case.approvals = vec![ApprovalRecord {
             id: "3".to_string(),
@@ -1077,18 +1064,32 @@ mod case_text_tests {
 
     #[test]
     fn case_text_is_what_serde_json_writes() {
-        for raw in [false, true] {
-            let case = case(raw);
-            assert_eq!(case_text(&case).unwrap(), serde_json::to_string(&case).unwrap());
-            assert_eq!(case_bytes(&case).unwrap(), serde_json::to_vec(&case).unwrap());
-        }
+        let case = case();
+        assert_eq!(case_text(&case).unwrap(), serde_json::to_string(&case).unwrap());
+        assert_eq!(case_bytes(&case).unwrap(), serde_json::to_vec(&case).unwrap());
         let empty = Case::new("1", "p", Json::Null);
         assert_eq!(case_text(&empty).unwrap(), serde_json::to_string(&empty).unwrap());
     }
 
     #[test]
+    fn recorded_json_is_the_value_as_compact_text() {
+        let value = json!({"b": [1, 2.5, null], "a": "x\"y"});
+        let recorded = RecordedJson::of(&value);
+        assert_eq!(recorded.text(), serde_json::to_string(&value).unwrap());
+        assert_eq!(recorded.json(), value);
+        // It serializes as the value, not as a string holding it, and reads back from one.
+        assert_eq!(serde_json::to_value(&recorded).unwrap(), value);
+        let back: RecordedJson = serde_json::from_value(value.clone()).unwrap();
+        assert_eq!(back, recorded);
+        // Text that is not compact is written compactly again.
+        let spaced: RecordedJson = serde_json::from_str("{ \"a\" : [ 1 ,2 ] }").unwrap();
+        assert_eq!(spaced.text(), "{\"a\":[1,2]}");
+        assert!(RecordedJson::of(&Json::Null).is_null());
+    }
+
+    #[test]
     fn case_text_reads_back_as_the_case() {
-        let case = case(true);
+        let case = case();
         let back: Case = serde_json::from_str(&case_text(&case).unwrap()).unwrap();
         assert_eq!(back, case);
     }

@@ -802,7 +802,7 @@ impl Store for SqliteStore {
         run_id: &str,
         writes: Vec<JournalWrite>,
         update: &RunUpdate,
-        case: &Case,
+        case: &Arc<Case>,
     ) -> StoreResult<()> {
         let body = case_text(case)?;
         self.in_transaction("finish a run", |conn| {

@@ -21,7 +21,9 @@
 //!   expected type; a problem names the file and the JSON path.
 //! - The first `expect` that does not hold ends the test; a comparison shows both sides.
 
-use crate::engine::case::{ActionRecord, ActionStatus, ApprovalRecord, ApprovalState, Case, Disposition};
+use crate::engine::case::{
+    ActionRecord, ActionStatus, ApprovalRecord, ApprovalState, Case, Disposition, RecordedJson,
+};
 use crate::engine::eval::{
     ActionCall, ApprovalAsk, ConstCache, Flow, Frame, Host, Machine, MockDef, MockPatternValue, R, RunError,
     RunState,
@@ -294,8 +296,8 @@ impl Host for TestHost<'_> {
             connector: call.connector.into(),
             action: call.action.name.as_str().into(),
             effect: call.effect.name().into(),
-            arguments: Json::Object(call.args_json()),
-            result: record_result,
+            arguments: RecordedJson::of(&Json::Object(call.args_json())),
+            result: record_result.map(RecordedJson::from),
             error: record_error,
             status,
             started_at: started.clone(),
@@ -303,7 +305,6 @@ impl Host for TestHost<'_> {
             duration_ms: Some(0),
             approval: call.approval.as_deref().map(str::to_string),
             replayed: false,
-            text: Default::default(),
         };
         run.with_case(|c| c.actions.push(record));
         result
