@@ -122,6 +122,8 @@ impl std::ops::DerefMut for StoredRun {
 struct Kept {
     seq: i64,
     key: CallKey,
+    /// [`slot_hash`] of `key`, to search a run's entries without comparing text.
+    hash: u64,
     state: EntryState,
     effect: Arc<str>,
     connector: Arc<str>,
@@ -204,16 +206,42 @@ struct RunJournal {
     index: BTreeMap<String, BTreeMap<String, usize>>,
 }
 
+/// A hash of a key's call site and loop indices (its place within its run).
+fn slot_hash(key: &CallKey) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut h = rustc_hash::FxHasher::default();
+    key.site.hash(&mut h);
+    key.indices.hash(&mut h);
+    h.finish()
+}
+
 impl RunJournal {
-    fn position(&self, key: &CallKey) -> Option<usize> {
+    /// Where the entry of `key` (whose [`slot_hash`] is `hash`) is.
+    fn position(&self, key: &CallKey, hash: u64) -> Option<usize> {
         if self.entries.len() < INDEX_FROM {
             // A short journal is searched, newest first (the usual lookup is the entry just
-            // written): cheaper than keeping a map.
+            // written), by hash before text: cheaper than keeping a map.
             return self.entries.iter().rposition(|slot| {
-                slot.as_ref().is_some_and(|e| e.key.site == key.site && e.key.indices == key.indices)
+                slot.as_ref()
+                    .is_some_and(|e| e.hash == hash && e.key.site == key.site && e.key.indices == key.indices)
             });
         }
         self.index.get(&key.site)?.get(&key.indices).copied()
+    }
+
+    /// Makes room for a new entry under `key`: refuses when the call is done, drops an
+    /// earlier intent or failure (a retry).
+    fn replace(&mut self, key: &CallKey, hash: u64) -> StoreResult<()> {
+        let Some(at) = self.position(key, hash) else { return Ok(()) };
+        if let Some(slot) = self.entries.get_mut(at) {
+            if slot.as_ref().is_some_and(|old| old.state == EntryState::Done) {
+                return Err(StoreError::conflict(format!(
+                    "the call {key} is already journaled as done; it must not run again"
+                )));
+            }
+            *slot = None;
+        }
+        Ok(())
     }
 
     /// Appends an entry, indexing it once the journal is long enough to need the index.
@@ -298,32 +326,18 @@ impl Inner {
 
     fn entry(&self, key: &CallKey) -> Option<&Kept> {
         let run = self.journal.get(&*key.run_id)?;
-        run.entries.get(run.position(key)?)?.as_ref()
+        run.entries.get(run.position(key, slot_hash(key))?)?.as_ref()
     }
 
     fn entry_mut(&mut self, key: &CallKey) -> Option<&mut Kept> {
         let run = self.journal.get_mut(&*key.run_id)?;
-        let at = run.position(key)?;
+        let at = run.position(key, slot_hash(key))?;
         run.entries.get_mut(at)?.as_mut()
     }
 
-    /// Makes room for a new entry under `key`: refuses when the call is done, drops an
-    /// earlier intent or failure (a retry).
-    fn replace_entry(&mut self, key: &CallKey) -> StoreResult<()> {
-        let Some(run) = self.journal.get_mut(&*key.run_id) else { return Ok(()) };
-        let Some(at) = run.position(key) else { return Ok(()) };
-        if let Some(slot) = run.entries.get_mut(at) {
-            if slot.as_ref().is_some_and(|old| old.state == EntryState::Done) {
-                return Err(StoreError::conflict(format!(
-                    "the call {key} is already journaled as done; it must not run again"
-                )));
-            }
-            *slot = None;
-        }
-        Ok(())
-    }
-
-    fn push_entry(&mut self, entry: Kept) -> i64 {
+    /// Adds `entry` to its run's journal, in place of an earlier intent or failure of the
+    /// same call (refused when the call is done): its `seq`.
+    fn put_entry(&mut self, entry: Kept) -> StoreResult<i64> {
         let seq = entry.seq;
         let hint = self.journal_hint;
         let run = match self.journal.get_mut(&*entry.key.run_id) {
@@ -333,8 +347,9 @@ impl Inner {
                 .entry(entry.key.run_id.to_string())
                 .or_insert_with(|| RunJournal { entries: Vec::with_capacity(hint), index: BTreeMap::new() }),
         };
+        run.replace(&entry.key, entry.hash)?;
         run.push(entry);
-        seq
+        Ok(seq)
     }
 }
 
@@ -342,15 +357,20 @@ impl Inner {
     /// Refuses a batch that breaks a rule of the journal anywhere, before any of it is
     /// applied (a batch is all or nothing).
     fn check_writes(&self, writes: &[JournalWrite]) -> StoreResult<()> {
-        // What the batch itself did to each key so far.
-        let mut states: FxHashMap<&CallKey, EntryState> = FxHashMap::default();
-        states.reserve(writes.len());
+        // What the batch itself did to each key so far, newest last. A batch holds a few
+        // writes: searched, not hashed.
+        let mut states: Vec<(&CallKey, EntryState)> = Vec::with_capacity(writes.len());
         for w in writes {
             let key = match w {
                 JournalWrite::Done { intent, .. } | JournalWrite::Intent(intent) => &intent.key,
                 JournalWrite::Complete { key, .. } => key,
             };
-            let state = states.get(key).copied().or_else(|| self.entry(key).map(|e| e.state));
+            let state = states
+                .iter()
+                .rev()
+                .find(|(k, _)| *k == key)
+                .map(|(_, s)| *s)
+                .or_else(|| self.entry(key).map(|e| e.state));
             let ended = |outcome: &Outcome| match outcome {
                 Outcome::Returned(_) => EntryState::Done,
                 Outcome::Failed(_) => EntryState::Failed,
@@ -374,7 +394,7 @@ impl Inner {
                     return Err(StoreError::not_found(format!("no intent is journaled for the call {key}")));
                 }
             };
-            states.insert(key, next);
+            states.push((key, next));
         }
         Ok(())
     }
@@ -387,13 +407,11 @@ impl Inner {
                 // Converted first: nothing is changed when the conversion fails.
                 let mut entry = self.entry_from(intent, scratch)?;
                 take_outcome(&mut entry, outcome, finished_at, scratch)?;
-                self.replace_entry(&entry.key)?;
-                Ok(self.push_entry(entry))
+                self.put_entry(entry)
             }
             JournalWrite::Intent(intent) => {
                 let entry = self.entry_from(intent, scratch)?;
-                self.replace_entry(&entry.key)?;
-                Ok(self.push_entry(entry))
+                self.put_entry(entry)
             }
             JournalWrite::Complete { key, outcome, finished_at } => {
                 let entry = self.entry_mut(&key).ok_or_else(|| {
@@ -436,6 +454,7 @@ impl Inner {
         self.next_seq += 1;
         Ok(Kept {
             seq: self.next_seq,
+            hash: slot_hash(&intent.key),
             key: intent.key,
             state: EntryState::Intent,
             effect: intent.effect,
