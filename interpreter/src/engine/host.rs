@@ -40,6 +40,9 @@ pub(super) struct EngineHost<'e> {
     pending: Mutex<Vec<JournalWrite>>,
     /// Where arguments and results are written as JSON text for the journal.
     scratch: Mutex<String>,
+    /// The last time stamp written, and its text: calls that start or end in the same
+    /// millisecond (most calls of a run with fast connectors) copy it.
+    stamp: Mutex<(i64, String)>,
 }
 
 impl<'e> EngineHost<'e> {
@@ -53,7 +56,17 @@ impl<'e> EngineHost<'e> {
             pending: Mutex::new(Vec::new()),
             // Room for most results from the start, rather than growing to it in every run.
             scratch: Mutex::new(String::with_capacity(SCRATCH_START)),
+            stamp: Mutex::new((i64::MIN, String::new())),
         }
+    }
+
+    /// `ms` in RFC 3339, as [`value::format_time`] writes it.
+    fn time_text(&self, ms: i64) -> String {
+        let Ok(mut stamp) = self.stamp.lock() else { return value::format_time(ms) };
+        if stamp.0 != ms {
+            *stamp = (ms, value::format_time(ms));
+        }
+        stamp.1.clone()
     }
 
     /// `json` as compact text, for the journal and the case, which share it.
@@ -192,7 +205,7 @@ impl Host for EngineHost<'_> {
             call_id,
             &labels,
             RecordedJson::from_compact(args_text.clone()),
-            value::format_time(started),
+            self.time_text(started),
         );
 
         if engine.options.dry_run && effectful {
@@ -282,9 +295,7 @@ impl Host for EngineHost<'_> {
             Err(e) => Err(e),
         };
         let finished = now_ms();
-        // An instant call ends in the millisecond it started: its time is written once.
-        rec.finished_at =
-            Some(if finished == started { rec.started_at.clone() } else { value::format_time(finished) });
+        rec.finished_at = Some(self.time_text(finished));
         rec.duration_ms = Some(u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX));
         match result {
             Ok(json) => {
