@@ -67,9 +67,32 @@ playbook phishing(alert: Report) {
 }
 "#;
 
-/// Answers every action instantly (or after `delay`) with canned data.
+/// Answers every action instantly (or after `delay`) with canned data, built once and
+/// copied for each call (what each call costs is then the engine's, not the making of the
+/// answer).
 struct Canned {
     delay: Duration,
+    answers: Answers,
+}
+
+struct Answers {
+    message: Json,
+    copies: Json,
+    malicious: Json,
+    suspicious: Json,
+    ticket: Json,
+}
+
+impl Answers {
+    fn new() -> Answers {
+        Answers {
+            message: message("m1"),
+            copies: json!([message("m1"), message("m2"), message("m3"), message("m4")]),
+            malicious: json!({"verdict": "malicious", "source": "bench"}),
+            suspicious: json!({"verdict": "suspicious", "source": "bench"}),
+            ticket: json!("T-1"),
+        }
+    }
 }
 
 fn message(id: &str) -> Json {
@@ -86,12 +109,13 @@ impl Connector for Canned {
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
         }
+        let a = &self.answers;
         Ok(match action {
-            "fetch" => message("m1"),
-            "search" => json!([message("m1"), message("m2"), message("m3"), message("m4")]),
-            "url_reputation" | "detonate" => json!({"verdict": "malicious", "source": "bench"}),
-            "sender_reputation" => json!({"verdict": "suspicious", "source": "bench"}),
-            "open" => json!("T-1"),
+            "fetch" => a.message.clone(),
+            "search" => a.copies.clone(),
+            "url_reputation" | "detonate" => a.malicious.clone(),
+            "sender_reputation" => a.suspicious.clone(),
+            "open" => a.ticket.clone(),
             _ => Json::Null,
         })
     }
@@ -121,7 +145,7 @@ fn compile() -> Result<Compiled, String> {
 fn engine(compiled: &Compiled, store: Arc<dyn Store>, delay: Duration) -> Engine {
     let mut set = ConnectorSet::new();
     for name in ["mailbox", "ti", "web", "tickets"] {
-        set.insert(name, Arc::new(Canned { delay }));
+        set.insert(name, Arc::new(Canned { delay, answers: Answers::new() }));
     }
     Engine::new(
         compiled.program.clone(),
