@@ -97,9 +97,9 @@ pub struct ActionRecord {
     pub result: Option<RecordedJson>,
     pub error: Option<String>,
     pub status: ActionStatus,
-    /// RFC 3339.
-    pub started_at: String,
-    pub finished_at: Option<String>,
+    /// RFC 3339 (shared by the calls stamped in the same millisecond).
+    pub started_at: Arc<str>,
+    pub finished_at: Option<Arc<str>>,
     pub duration_ms: Option<u64>,
     /// The approval that allowed this call, when it ran inside an approved `approve`.
     pub approval: Option<String>,

@@ -41,8 +41,8 @@ pub(super) struct EngineHost<'e> {
     /// Where arguments and results are written as JSON text for the journal.
     scratch: Mutex<String>,
     /// The last time stamp written, and its text: calls that start or end in the same
-    /// millisecond (most calls of a run with fast connectors) copy it.
-    stamp: Mutex<(i64, String)>,
+    /// millisecond (most calls of a run with fast connectors) share it.
+    stamp: Mutex<(i64, Arc<str>)>,
 }
 
 impl<'e> EngineHost<'e> {
@@ -56,15 +56,15 @@ impl<'e> EngineHost<'e> {
             pending: Mutex::new(Vec::new()),
             // Room for most results from the start, rather than growing to it in every run.
             scratch: Mutex::new(String::with_capacity(SCRATCH_START)),
-            stamp: Mutex::new((i64::MIN, String::new())),
+            stamp: Mutex::new((i64::MIN, Arc::from(""))),
         }
     }
 
     /// `ms` in RFC 3339, as [`value::format_time`] writes it.
-    fn time_text(&self, ms: i64) -> String {
-        let Ok(mut stamp) = self.stamp.lock() else { return value::format_time(ms) };
+    fn time_text(&self, ms: i64) -> Arc<str> {
+        let Ok(mut stamp) = self.stamp.lock() else { return value::format_time(ms).into() };
         if stamp.0 != ms {
-            *stamp = (ms, value::format_time(ms));
+            *stamp = (ms, value::format_time(ms).into());
         }
         stamp.1.clone()
     }
@@ -165,7 +165,7 @@ fn record(
     call_id: String,
     labels: &Labels,
     arguments: RecordedJson,
-    started_at: String,
+    started_at: Arc<str>,
 ) -> ActionRecord {
     ActionRecord {
         call_id,
@@ -220,8 +220,8 @@ impl Host for EngineHost<'_> {
                     let json = entry.result.unwrap_or(Json::Null);
                     rec.result = Some(RecordedJson::of(&json));
                     rec.replayed = true;
-                    rec.started_at = value::format_time(entry.started_at);
-                    rec.finished_at = entry.finished_at.map(value::format_time);
+                    rec.started_at = value::format_time(entry.started_at).into();
+                    rec.finished_at = entry.finished_at.map(|f| value::format_time(f).into());
                     rec.duration_ms =
                         entry.finished_at.map(|f| u64::try_from(f - entry.started_at).unwrap_or(0));
                     run.with_case(|c| c.actions.push(rec));

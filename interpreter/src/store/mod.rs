@@ -1021,7 +1021,7 @@ mod case_text_tests {
             result: result.as_ref().map(RecordedJson::of),
             error: Some("line\nbreak \u{1} é".to_string()),
             status: ActionStatus::Unconfirmed,
-            started_at: "2026-11-27T13:22:07.123Z".to_string(),
+            started_at: "2026-11-27T13:22:07.123Z".into(),
             finished_at: None,
             duration_ms: Some(u64::MAX),
             approval: Some("a1".to_string()),
