@@ -119,7 +119,12 @@ pub struct RecordedJson(Arc<str>);
 impl RecordedJson {
     /// `json`, written as compact text.
     pub fn of(json: &Json) -> RecordedJson {
-        RecordedJson(crate::store::compact_text(json, &mut String::new()))
+        RecordedJson(crate::store::compact_text(json, &mut String::with_capacity(256)))
+    }
+
+    /// `value` as JSON (what [`crate::value::Value::to_json`] gives), written as compact text.
+    pub fn of_value(value: &crate::value::Value) -> RecordedJson {
+        RecordedJson(crate::store::value_text(value))
     }
 
     /// Text already written by [`crate::store::compact_text`] (compact, as `serde_json`
@@ -220,7 +225,7 @@ pub struct ApprovalRecord {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EvidenceItem {
     pub label: String,
-    pub value: Json,
+    pub value: RecordedJson,
 }
 
 /// Everything a run produced.
@@ -229,7 +234,7 @@ pub struct Case {
     pub run_id: String,
     pub playbook: String,
     /// The alert as received.
-    pub alert: Json,
+    pub alert: RecordedJson,
     pub disposition: Disposition,
     /// The text of `resolve` / `escalate`.
     pub summary: Option<String>,
@@ -246,11 +251,11 @@ pub struct Case {
 }
 
 impl Case {
-    pub fn new(run_id: &str, playbook: &str, alert: Json) -> Case {
+    pub fn new(run_id: &str, playbook: &str, alert: &Json) -> Case {
         Case {
             run_id: run_id.to_string(),
             playbook: playbook.to_string(),
-            alert,
+            alert: RecordedJson::of(alert),
             disposition: Disposition::Completed,
             summary: None,
             notes: Vec::new(),
@@ -267,7 +272,7 @@ impl Case {
     pub fn evidence_json(&self) -> Json {
         let mut map = serde_json::Map::new();
         for item in &self.evidence {
-            map.insert(item.label.clone(), item.value.clone());
+            map.insert(item.label.clone(), item.value.json());
         }
         Json::Object(map)
     }

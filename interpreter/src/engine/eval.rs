@@ -6,7 +6,7 @@
 //! both share: values, operators, control flow, the run-time gate re-check, `limit`, and the
 //! scheduling of independent reads.
 
-use super::case::{Case, Disposition, EvidenceItem};
+use super::case::{Case, Disposition, EvidenceItem, RecordedJson};
 use super::join::{BoxFuture, join_bounded};
 use crate::value::{self, Text, Value};
 use parry_compiler::ir::{
@@ -322,7 +322,7 @@ impl<'a> Machine<'a> {
             }
             StmtKind::Evidence { label, value } => {
                 let label = self.eval(frame, label, depth + 1).await?.to_string();
-                let value = self.eval(frame, value, depth + 1).await?.to_json();
+                let value = RecordedJson::of_value(&self.eval(frame, value, depth + 1).await?);
                 self.run.with_case(|c| c.evidence.push(EvidenceItem { label, value }));
                 Ok(Value::Unit)
             }

@@ -432,7 +432,7 @@ impl Engine {
                 None => true,
                 Some(cond) => {
                     let host = host::WhenHost;
-                    let run = RunState::new(Case::new("", &pb.name, Json::Null));
+                    let run = RunState::new(Case::new("", &pb.name, &Json::Null));
                     let machine = Machine {
                         program: &self.program,
                         config: &self.config,
@@ -647,7 +647,7 @@ impl Engine {
             .playbooks
             .get(playbook.0 as usize)
             .ok_or_else(|| EngineError::UnknownPlaybook(run.playbook.clone()))?;
-        let mut case = Case::new(&run.id, &pb.name, run.alert.clone());
+        let mut case = Case::new(&run.id, &pb.name, &run.alert);
         case.dry_run = self.options.dry_run;
         case.actions.reserve(self.action_hint.load(Ordering::Relaxed));
         let state = RunState::new(case);

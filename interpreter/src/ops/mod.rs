@@ -834,7 +834,7 @@ mod tests {
                     created_at: 1,
                 })
                 .unwrap();
-            let mut case = Case::new(&run.id, "p", json!({}));
+            let mut case = Case::new(&run.id, "p", &json!({}));
             case.disposition = Disposition::from_name(disposition).unwrap();
             if human {
                 case.approvals.push(crate::engine::ApprovalRecord {

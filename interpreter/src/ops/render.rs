@@ -153,7 +153,7 @@ pub fn case(case: &Case, color: bool) -> String {
     if !case.evidence.is_empty() {
         let _ = writeln!(out, "  {}", p.bold("Evidence"));
         for e in &case.evidence {
-            let _ = writeln!(out, "    {}: {}", e.label, compact(&e.value));
+            let _ = writeln!(out, "    {}: {}", e.label, compact(&e.value.json()));
         }
     }
     if let Some(r) = &case.recommendation {

@@ -4,6 +4,7 @@
 //! copied in runs (a short one is tested a byte at a time and copied whole); `serde_json`
 //! tests and copies them one by one.
 
+use crate::value::{self, Value};
 use serde_json::Value as Json;
 
 /// Where JSON text is written: bytes (the case, kept as bytes) or a `String` (journal text,
@@ -199,6 +200,68 @@ pub(crate) fn write_json(out: &mut impl Sink, value: &Json) {
     }
 }
 
+/// Writes `value` as the compact JSON text of [`Value::to_json`], without building the JSON
+/// value: record fields in key order (as a JSON object keeps them), times and durations as
+/// their text, secrets as `***`.
+pub(crate) fn write_value(out: &mut impl Sink, value: &Value) {
+    match value {
+        Value::Unit | Value::None => out.push_str("null"),
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
+        Value::Int(i) => out.push_number(&serde_json::Number::from(*i)),
+        Value::Float(f) => match serde_json::Number::from_f64(*f) {
+            Some(n) => out.push_number(&n),
+            None => out.push_str("null"),
+        },
+        Value::Str(s) | Value::Sec { text: s, .. } => write_str(out, s),
+        Value::Duration(ms) => write_str(out, &value::format_duration(*ms)),
+        Value::Time(ms) => write_str(out, &value::format_time(*ms)),
+        Value::List(items) => {
+            let written: Result<(), std::convert::Infallible> = write_list(out, items, |out, item| {
+                write_value(out, item);
+                Ok(())
+            });
+            let Ok(()) = written;
+        }
+        Value::Record(fields) => {
+            // A JSON object's keys are in byte order; a record's fields are in declaration
+            // order. A record of a few fields (the usual kind) is sorted on the stack.
+            const ON_STACK: usize = 16;
+            let mut stack: [Option<&(value::Text, Value)>; ON_STACK] = [None; ON_STACK];
+            let heap: Vec<Option<&(value::Text, Value)>>;
+            let order: &[Option<&(value::Text, Value)>] = if fields.len() <= ON_STACK {
+                for (i, field) in fields.iter().enumerate() {
+                    let mut j = i;
+                    while j > 0 && stack[j - 1].is_some_and(|before| before.0 > field.0) {
+                        stack[j] = stack[j - 1];
+                        j -= 1;
+                    }
+                    stack[j] = Some(field);
+                }
+                &stack[..fields.len()]
+            } else {
+                let mut all: Vec<_> = fields.iter().map(Some).collect();
+                all.sort_unstable_by(|a, b| a.map(|f| &f.0).cmp(&b.map(|f| &f.0)));
+                heap = all;
+                &heap
+            };
+            out.push_ascii(b'{');
+            for (n, (key, item)) in order.iter().flatten().enumerate() {
+                if n > 0 {
+                    out.push_ascii(b',');
+                }
+                write_str(out, key);
+                out.push_ascii(b':');
+                write_value(out, item);
+            }
+            out.push_ascii(b'}');
+        }
+        Value::Enum { variant, .. } => write_str(out, variant),
+        Value::Json(json) => write_json(out, json),
+        Value::Secret(_) => write_str(out, "***"),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -242,6 +305,52 @@ mod tests {
         for s in cases {
             let value = Json::String(s.clone());
             assert_eq!(ours(&value), serde_json::to_string(&value).unwrap(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn engine_values_are_written_as_their_json() {
+        use crate::value::Secret;
+        use parry_compiler::ir::SecurityKind;
+        use std::sync::Arc;
+        let record = |fields: Vec<(&str, Value)>| {
+            Value::Record(Arc::new(fields.into_iter().map(|(k, v)| (Arc::from(k), v)).collect()))
+        };
+        // More fields than are sorted on the stack.
+        let many: Vec<(String, Value)> = (0..20).rev().map(|i| (format!("f{i}"), Value::Int(i))).collect();
+        let many = record(many.iter().map(|(k, v)| (k.as_str(), v.clone())).collect());
+        let values = [
+            many,
+            Value::Unit,
+            Value::None,
+            Value::Bool(true),
+            Value::Int(-42),
+            Value::Int(i64::MAX),
+            Value::Float(0.1),
+            Value::Float(f64::NAN),
+            Value::Float(-0.0),
+            Value::str("say \"hi\"\n"),
+            Value::Sec { kind: SecurityKind::Url, text: Arc::from("http://evil.example/a?b=1") },
+            Value::Duration(90 * 60 * 1000),
+            Value::Time(1_795_000_000_123),
+            Value::list(vec![Value::Int(1), Value::str("two"), Value::list(vec![])]),
+            record(vec![
+                ("zeta", Value::Int(1)),
+                ("alpha", record(vec![("b", Value::Bool(false)), ("a", Value::None)])),
+                ("Mid", Value::list(vec![record(vec![("y", Value::Int(2)), ("x", Value::Int(3))])])),
+                ("", Value::str("empty key")),
+            ]),
+            Value::Enum { enum_name: Arc::from("Verdict"), variant: Arc::from("malicious"), ordinal: 3 },
+            Value::Json(json!({"b": [1, {"d": null, "c": 2.5}], "a": "x"})),
+            Value::Secret(Secret::new("hunter2")),
+        ];
+        for value in values {
+            let mut text = String::new();
+            write_value(&mut text, &value);
+            let mut bytes = Vec::new();
+            write_value(&mut bytes, &value);
+            assert_eq!(String::from_utf8(bytes).unwrap(), text);
+            assert_eq!(text, serde_json::to_string(&value.to_json()).unwrap(), "{value:?}");
         }
     }
 

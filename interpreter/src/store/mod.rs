@@ -110,7 +110,7 @@ fn write_case(out: &mut Vec<u8>, case: &Case) -> serde_json::Result<()> {
     str_field(out, "{\"run_id\":", run_id);
     str_field(out, ",\"playbook\":", playbook);
     out.extend_from_slice(b",\"alert\":");
-    json_text::write_json(out, alert);
+    out.extend_from_slice(alert.text().as_bytes());
     field(out, ",\"disposition\":", disposition)?;
     opt_str_field(out, ",\"summary\":", summary.as_deref());
     out.extend_from_slice(b",\"notes\":");
@@ -123,7 +123,7 @@ fn write_case(out: &mut Vec<u8>, case: &Case) -> serde_json::Result<()> {
         let EvidenceItem { label, value } = item;
         str_field(out, "{\"label\":", label);
         out.extend_from_slice(b",\"value\":");
-        json_text::write_json(out, value);
+        out.extend_from_slice(value.text().as_bytes());
         out.push(b'}');
         Ok(())
     })?;
@@ -371,6 +371,13 @@ pub(crate) fn compact_text(json: &Json, scratch: &mut String) -> Arc<str> {
         *scratch = String::new();
     }
     text
+}
+
+/// The compact JSON text of `value.to_json()`, written without building that JSON value.
+pub(crate) fn value_text(value: &crate::value::Value) -> Arc<str> {
+    let mut text = String::with_capacity(256);
+    json_text::write_value(&mut text, value);
+    Arc::from(text)
 }
 
 /// A JSON value on its way into the journal: a value, or the compact JSON text of one. The
@@ -1030,14 +1037,17 @@ mod case_text_tests {
     }
 
     fn case() -> Case {
-        let mut case =
-            Case::new("17", "phish\u{2028}ing", json!({"z": 1, "a": [1.5, -0.0, 1e300, null], "é": "\"q\""}));
+        let mut case = Case::new(
+            "17",
+            "phish\u{2028}ing",
+            &json!({"z": 1, "a": [1.5, -0.0, 1e300, null], "é": "\"q\""}),
+        );
         case.disposition = Disposition::AwaitingApproval;
         case.summary = Some("done\t".to_string());
         case.notes = vec!["n1".to_string(), "<\u{7f}>".to_string()];
         case.evidence = vec![
-            EvidenceItem { label: "copies".to_string(), value: json!([{"b": 2, "a": 1}]) },
-            EvidenceItem { label: "two \"".to_string(), value: json!("x") },
+            EvidenceItem { label: "copies".to_string(), value: json!([{"b": 2, "a": 1}]).into() },
+            EvidenceItem { label: "two \"".to_string(), value: json!("x").into() },
         ];
         case.recommendation = Some("r".to_string());
         case.actions = vec![
@@ -1067,7 +1077,7 @@ mod case_text_tests {
         let case = case();
         assert_eq!(case_text(&case).unwrap(), serde_json::to_string(&case).unwrap());
         assert_eq!(case_bytes(&case).unwrap(), serde_json::to_vec(&case).unwrap());
-        let empty = Case::new("1", "p", Json::Null);
+        let empty = Case::new("1", "p", &Json::Null);
         assert_eq!(case_text(&empty).unwrap(), serde_json::to_string(&empty).unwrap());
     }
 

@@ -171,7 +171,7 @@ async fn run_one(
         state: Mutex::new(TestState::default()),
         runs: std::sync::atomic::AtomicU32::new(0),
     };
-    let run = RunState::new(Case::new("test", &test.name, Json::Null));
+    let run = RunState::new(Case::new("test", &test.name, &Json::Null));
     let machine = Machine { program, config, host: &host, run: &run, consts };
     let mut frame = Frame::new(test.body.locals);
     let outcome = machine.run_block(&mut frame, &test.body.block).await;
@@ -405,7 +405,7 @@ impl Host for TestHost<'_> {
             return Err(Flow::Error(RunError::runtime("unknown playbook")));
         };
         let n = self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        let run = RunState::new(Case::new(&format!("test-run-{n}"), &pb.name, alert.to_json()));
+        let run = RunState::new(Case::new(&format!("test-run-{n}"), &pb.name, &alert.to_json()));
         let machine = Machine {
             program: self.program,
             config: self.config,
