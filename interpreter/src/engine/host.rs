@@ -43,6 +43,11 @@ pub(super) struct EngineHost<'e> {
     /// The last time stamp written, and its text: calls that start or end in the same
     /// millisecond (most calls of a run with fast connectors) share it.
     stamp: Mutex<(i64, Arc<str>)>,
+    /// The wall clock (ms since the epoch) and the monotonic clock read together when the
+    /// attempt began: a call's times are the wall time then plus the monotonic time since,
+    /// one clock read per stamp, and its duration cannot go negative when the wall clock
+    /// is set back.
+    epoch: (i64, Instant),
 }
 
 impl<'e> EngineHost<'e> {
@@ -57,7 +62,15 @@ impl<'e> EngineHost<'e> {
             // Room for most results from the start, rather than growing to it in every run.
             scratch: Mutex::new(String::with_capacity(SCRATCH_START)),
             stamp: Mutex::new((i64::MIN, Arc::from(""))),
+            epoch: (now_ms(), Instant::now()),
         }
+    }
+
+    /// Now: wall-clock milliseconds (see `epoch`) and the monotonic instant.
+    fn clock(&self) -> (i64, Instant) {
+        let at = Instant::now();
+        let since = i64::try_from(at.duration_since(self.epoch.1).as_millis()).unwrap_or(i64::MAX);
+        (self.epoch.0.saturating_add(since), at)
     }
 
     /// `ms` in RFC 3339, as [`value::format_time`] writes it.
@@ -194,7 +207,7 @@ impl Host for EngineHost<'_> {
         // The case record takes the evaluator's key: nothing else reads it past this point.
         let call_id = std::mem::take(&mut call.key);
         let effectful = call.effect > EffectKind::Read;
-        let started = now_ms();
+        let (started, clock) = self.clock();
         let labels = engine.labels.of(&call);
         // The arguments are written as text once, for the case and the journal, which share
         // it; the value goes to the connector and is dropped after the call.
@@ -275,28 +288,32 @@ impl Host for EngineHost<'_> {
         // outcome is committed before the run waits on anything else (the next call of
         // any kind, an approval) or ends. One commit per effectful call, not per call.
         let dry = engine.options.dry_run;
+        // A call's duration is the connector's alone: after a commit, the clock is read again.
+        let mut clock = clock;
         let later = if dry {
             Later::Nothing
         } else if effectful {
             let key = intent.key.clone();
             self.flush(Some(JournalWrite::Intent(intent)))?;
+            clock = Instant::now();
             Later::Complete(key)
         } else {
             if self.outcome_pending() {
                 self.flush(None)?;
+                clock = Instant::now();
             }
             Later::Done(intent)
         };
-        let clock = Instant::now();
         let no_args = serde_json::Map::new();
         let args = arguments.as_object().unwrap_or(&no_args);
         let result = match engine.connectors.resolve(call.connector) {
             Ok(connector) => connector.call(&call.action.name, args).await,
             Err(e) => Err(e),
         };
-        let finished = now_ms();
+        let (finished, finished_clock) = self.clock();
         rec.finished_at = Some(self.time_text(finished));
-        rec.duration_ms = Some(u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX));
+        rec.duration_ms =
+            Some(u64::try_from(finished_clock.duration_since(clock).as_millis()).unwrap_or(u64::MAX));
         match result {
             Ok(json) => {
                 // As the arguments: written as text once, for the journal and the case.
