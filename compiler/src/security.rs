@@ -463,7 +463,9 @@ pub fn validate_url(s: &str) -> Result<(), String> {
     {
         return Err(format!("{what}: it contains {}", describe_char(c)));
     }
-    let Some((scheme, rest)) = s.split_once("://") else {
+    // Byte searches: the general `str` searches cost more to set up than a URL takes to scan.
+    let separator = s.as_bytes().windows(3).position(|w| w == b"://");
+    let Some((scheme, rest)) = separator.and_then(|at| Some((s.get(..at)?, s.get(at + 3..)?))) else {
         return Err(format!("{what}: it has no scheme (write e.g. `https://{}`)", s.trim_start_matches('/')));
     };
     if !URL_SCHEMES.iter().any(|known| known.eq_ignore_ascii_case(scheme)) {
@@ -474,7 +476,7 @@ pub fn validate_url(s: &str) -> Result<(), String> {
         };
         return Err(format!("{what}: the scheme `{scheme}` is not one of http, https, ftp{hint}"));
     }
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let end = rest.bytes().position(|b| matches!(b, b'/' | b'?' | b'#')).unwrap_or(rest.len());
     let authority = &rest[..end];
     let hostport = match authority.rsplit_once('@') {
         Some((_, hp)) => hp,

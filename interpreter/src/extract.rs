@@ -198,12 +198,20 @@ impl Found {
 
     fn finish(mut self) -> Vec<String> {
         self.items.sort_by_key(|(at, _, _)| *at);
-        let mut seen = HashSet::new();
-        self.items
-            .into_iter()
-            .filter(|(_, key, _)| seen.insert(key.clone()))
-            .map(|(_, _, value)| value)
-            .collect()
+        // Which items come first with their key: a few are compared with those before them,
+        // many go through a set.
+        let keep: Vec<bool> = if self.items.len() <= 16 {
+            (0..self.items.len())
+                .map(|i| {
+                    let key = &self.items[i].1;
+                    !self.items[..i].iter().any(|(_, earlier, _)| earlier == key)
+                })
+                .collect()
+        } else {
+            let mut seen = HashSet::new();
+            self.items.iter().map(|(_, key, _)| seen.insert(key.as_str())).collect()
+        };
+        self.items.into_iter().zip(keep).filter_map(|((_, _, value), keep)| keep.then_some(value)).collect()
     }
 }
 
@@ -326,10 +334,18 @@ fn with_ascii_host(url: &str) -> Option<String> {
 /// Strips trailing punctuation that belongs to the sentence, keeping balanced brackets
 /// (`https://en.wikipedia.org/wiki/Foo_(bar)`).
 fn trim_url(url: &str) -> &str {
-    let open_round = url.matches('(').count();
-    let mut close_round = url.matches(')').count();
-    let open_square = url.matches('[').count();
-    let mut close_square = url.matches(']').count();
+    // The brackets counted in one pass over the bytes (ASCII, so never inside a character).
+    let (mut open_round, mut close_round, mut open_square, mut close_square) =
+        (0usize, 0usize, 0usize, 0usize);
+    for b in url.bytes() {
+        match b {
+            b'(' => open_round += 1,
+            b')' => close_round += 1,
+            b'[' => open_square += 1,
+            b']' => close_square += 1,
+            _ => {}
+        }
+    }
     let mut end = url.len();
     while let Some(last) = url[..end].chars().next_back() {
         let strip = match last {
