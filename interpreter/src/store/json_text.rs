@@ -178,26 +178,36 @@ pub(crate) fn write_json(out: &mut impl Sink, value: &Json) {
         // Numbers are rare here and have their own formatting rules: serde_json writes them.
         Json::Number(n) => out.push_number(n),
         Json::String(s) => write_str(out, s),
-        Json::Array(items) => {
-            let written: Result<(), std::convert::Infallible> = write_list(out, items, |out, item| {
-                write_json(out, item);
-                Ok(())
-            });
-            let Ok(()) = written;
-        }
-        Json::Object(map) => {
-            out.push_ascii(b'{');
-            for (i, (key, item)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push_ascii(b',');
-                }
-                write_str(out, key);
-                out.push_ascii(b':');
-                write_json(out, item);
-            }
-            out.push_ascii(b'}');
-        }
+        Json::Array(items) => write_array(out, items, write_json),
+        Json::Object(map) => write_object(out, map.iter().map(|(k, v)| (k.as_str(), v)), write_json),
     }
+}
+
+/// Writes `items` as a JSON array, each written by `item`.
+fn write_array<S: Sink, T>(out: &mut S, items: &[T], item: impl Fn(&mut S, &T)) {
+    let written: Result<(), std::convert::Infallible> = write_list(out, items, |out, value| {
+        item(out, value);
+        Ok(())
+    });
+    let Ok(()) = written;
+}
+
+/// Writes `entries` as a JSON object (in the order given), each value written by `item`.
+fn write_object<'v, S: Sink, T: 'v>(
+    out: &mut S,
+    entries: impl Iterator<Item = (&'v str, &'v T)>,
+    item: impl Fn(&mut S, &T),
+) {
+    out.push_ascii(b'{');
+    for (i, (key, value)) in entries.enumerate() {
+        if i > 0 {
+            out.push_ascii(b',');
+        }
+        write_str(out, key);
+        out.push_ascii(b':');
+        item(out, value);
+    }
+    out.push_ascii(b'}');
 }
 
 /// Writes `value` as the compact JSON text of [`Value::to_json`], without building the JSON
@@ -216,13 +226,7 @@ pub(crate) fn write_value(out: &mut impl Sink, value: &Value) {
         Value::Str(s) | Value::Sec { text: s, .. } => write_str(out, s),
         Value::Duration(ms) => write_str(out, &value::format_duration(*ms)),
         Value::Time(ms) => write_str(out, &value::format_time(*ms)),
-        Value::List(items) => {
-            let written: Result<(), std::convert::Infallible> = write_list(out, items, |out, item| {
-                write_value(out, item);
-                Ok(())
-            });
-            let Ok(()) = written;
-        }
+        Value::List(items) => write_array(out, items, write_value),
         Value::Record(fields) => {
             // A JSON object's keys are in byte order; a record's fields are in declaration
             // order. A record of a few fields (the usual kind) is sorted on the stack.
@@ -245,16 +249,7 @@ pub(crate) fn write_value(out: &mut impl Sink, value: &Value) {
                 heap = all;
                 &heap
             };
-            out.push_ascii(b'{');
-            for (n, (key, item)) in order.iter().flatten().enumerate() {
-                if n > 0 {
-                    out.push_ascii(b',');
-                }
-                write_str(out, key);
-                out.push_ascii(b':');
-                write_value(out, item);
-            }
-            out.push_ascii(b'}');
+            write_object(out, order.iter().flatten().map(|(k, v)| (&**k, v)), write_value);
         }
         Value::Enum { variant, .. } => write_str(out, variant),
         Value::Json(json) => write_json(out, json),
