@@ -112,7 +112,8 @@ pub struct ActionRecord {
 /// JSON text: the text the engine writes for the journal, shared with it. A case kept in
 /// memory is then a fraction of the size of the parsed values, and writing a case copies
 /// this text rather than writing the values again. It serializes as the JSON value it holds
-/// (not as a string); [`RecordedJson::json`] reads it back.
+/// (not as a string); [`RecordedJson::json`] reads it back. Two are equal when their texts
+/// are, which for compact text is when their values are.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RecordedJson(Arc<str>);
 
@@ -144,6 +145,7 @@ impl RecordedJson {
         serde_json::from_str(&self.0).unwrap_or(Json::Null)
     }
 
+    /// Whether the value is `null`.
     pub fn is_null(&self) -> bool {
         &*self.0 == "null"
     }

@@ -269,7 +269,7 @@ impl Host for TestHost<'_> {
                 .find(|m| m.action == call.site.action && mock_matches(&m.patterns, &call.args))
                 .map(|m| m.result.clone())
         });
-        let started = now_rfc3339();
+        let started: std::sync::Arc<str> = now_rfc3339().into();
         let (result, record_result, record_error, status) = match answer {
             Some(Ok(v)) => {
                 let json = v.to_json();
@@ -300,8 +300,8 @@ impl Host for TestHost<'_> {
             result: record_result.map(RecordedJson::from),
             error: record_error,
             status,
-            started_at: std::sync::Arc::from(started.as_str()),
-            finished_at: Some(std::sync::Arc::from(started)),
+            started_at: started.clone(),
+            finished_at: Some(started),
             duration_ms: Some(0),
             approval: call.approval.as_deref().map(str::to_string),
             replayed: false,
