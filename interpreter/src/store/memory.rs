@@ -325,8 +325,13 @@ impl Inner {
     }
 
     fn entry(&self, key: &CallKey) -> Option<&Kept> {
+        self.entry_hashed(key, slot_hash(key))
+    }
+
+    /// [`Inner::entry`] of a key whose [`slot_hash`] is known.
+    fn entry_hashed(&self, key: &CallKey, hash: u64) -> Option<&Kept> {
         let run = self.journal.get(&*key.run_id)?;
-        run.entries.get(run.position(key, slot_hash(key))?)?.as_ref()
+        run.entries.get(run.position(key, hash)?)?.as_ref()
     }
 
     fn entry_mut(&mut self, key: &CallKey) -> Option<&mut Kept> {
@@ -357,20 +362,21 @@ impl Inner {
     /// Refuses a batch that breaks a rule of the journal anywhere, before any of it is
     /// applied (a batch is all or nothing).
     fn check_writes(&self, writes: &[JournalWrite]) -> StoreResult<()> {
-        // What the batch itself did to each key so far, newest last. A batch holds a few
-        // writes: searched, not hashed.
-        let mut states: Vec<(&CallKey, EntryState)> = Vec::with_capacity(writes.len());
+        // What the batch itself did to each key so far, newest last, with the keys' hashes:
+        // a batch holds a few writes, searched by hash before text.
+        let mut states: Vec<(u64, &CallKey, EntryState)> = Vec::with_capacity(writes.len());
         for w in writes {
             let key = match w {
                 JournalWrite::Done { intent, .. } | JournalWrite::Intent(intent) => &intent.key,
                 JournalWrite::Complete { key, .. } => key,
             };
+            let hash = slot_hash(key);
             let state = states
                 .iter()
                 .rev()
-                .find(|(k, _)| *k == key)
-                .map(|(_, s)| *s)
-                .or_else(|| self.entry(key).map(|e| e.state));
+                .find(|(h, k, _)| *h == hash && *k == key)
+                .map(|(_, _, s)| *s)
+                .or_else(|| self.entry_hashed(key, hash).map(|e| e.state));
             let ended = |outcome: &Outcome| match outcome {
                 Outcome::Returned(_) => EntryState::Done,
                 Outcome::Failed(_) => EntryState::Failed,
@@ -394,7 +400,7 @@ impl Inner {
                     return Err(StoreError::not_found(format!("no intent is journaled for the call {key}")));
                 }
             };
-            states.push((key, next));
+            states.push((hash, key, next));
         }
         Ok(())
     }
