@@ -26,7 +26,6 @@
 
 use parry_compiler::security;
 use regex::Regex;
-use std::collections::HashSet;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::LazyLock;
 
@@ -198,19 +197,9 @@ impl Found {
 
     fn finish(mut self) -> Vec<String> {
         self.items.sort_by_key(|(at, _, _)| *at);
-        // Which items come first with their key: a few are compared with those before them,
-        // many go through a set.
-        let keep: Vec<bool> = if self.items.len() <= 16 {
-            (0..self.items.len())
-                .map(|i| {
-                    let key = &self.items[i].1;
-                    !self.items[..i].iter().any(|(_, earlier, _)| earlier == key)
-                })
-                .collect()
-        } else {
-            let mut seen = HashSet::new();
-            self.items.iter().map(|(_, key, _)| seen.insert(key.as_str())).collect()
-        };
+        // Which items come first with their key (the keys are borrowed, not copied).
+        let mut seen = rustc_hash::FxHashSet::default();
+        let keep: Vec<bool> = self.items.iter().map(|(_, key, _)| seen.insert(key.as_str())).collect();
         self.items.into_iter().zip(keep).filter_map(|((_, _, value), keep)| keep.then_some(value)).collect()
     }
 }

@@ -233,8 +233,8 @@ impl Host for EngineHost<'_> {
                     let json = entry.result.unwrap_or(Json::Null);
                     rec.result = Some(RecordedJson::of(&json));
                     rec.replayed = true;
-                    rec.started_at = value::format_time(entry.started_at).into();
-                    rec.finished_at = entry.finished_at.map(|f| value::format_time(f).into());
+                    rec.started_at = self.time_text(entry.started_at);
+                    rec.finished_at = entry.finished_at.map(|f| self.time_text(f));
                     rec.duration_ms =
                         entry.finished_at.map(|f| u64::try_from(f - entry.started_at).unwrap_or(0));
                     run.with_case(|c| c.actions.push(rec));

@@ -228,28 +228,10 @@ pub(crate) fn write_value(out: &mut impl Sink, value: &Value) {
         Value::Time(ms) => write_str(out, &value::format_time(*ms)),
         Value::List(items) => write_array(out, items, write_value),
         Value::Record(fields) => {
-            // A JSON object's keys are in byte order; a record's fields are in declaration
-            // order. A record of a few fields (the usual kind) is sorted on the stack.
-            const ON_STACK: usize = 16;
-            let mut stack: [Option<&(value::Text, Value)>; ON_STACK] = [None; ON_STACK];
-            let heap: Vec<Option<&(value::Text, Value)>>;
-            let order: &[Option<&(value::Text, Value)>] = if fields.len() <= ON_STACK {
-                for (i, field) in fields.iter().enumerate() {
-                    let mut j = i;
-                    while j > 0 && stack[j - 1].is_some_and(|before| before.0 > field.0) {
-                        stack[j] = stack[j - 1];
-                        j -= 1;
-                    }
-                    stack[j] = Some(field);
-                }
-                &stack[..fields.len()]
-            } else {
-                let mut all: Vec<_> = fields.iter().map(Some).collect();
-                all.sort_unstable_by(|a, b| a.map(|f| &f.0).cmp(&b.map(|f| &f.0)));
-                heap = all;
-                &heap
-            };
-            write_object(out, order.iter().flatten().map(|(k, v)| (&**k, v)), write_value);
+            // A JSON object's keys are in byte order; a record's fields are in declaration order.
+            let mut order: Vec<&(value::Text, Value)> = fields.iter().collect();
+            order.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            write_object(out, order.into_iter().map(|(k, v)| (&**k, v)), write_value);
         }
         Value::Enum { variant, .. } => write_str(out, variant),
         Value::Json(json) => write_json(out, json),
@@ -311,7 +293,7 @@ mod tests {
         let record = |fields: Vec<(&str, Value)>| {
             Value::Record(Arc::new(fields.into_iter().map(|(k, v)| (Arc::from(k), v)).collect()))
         };
-        // More fields than are sorted on the stack.
+        // Many fields, declared in the reverse of key order.
         let many: Vec<(String, Value)> = (0..20).rev().map(|i| (format!("f{i}"), Value::Int(i))).collect();
         let many = record(many.iter().map(|(k, v)| (k.as_str(), v.clone())).collect());
         let values = [

@@ -381,8 +381,8 @@ pub(crate) fn value_text(value: &crate::value::Value) -> Arc<str> {
 }
 
 /// A JSON value on its way into the journal: a value, or the compact JSON text of one. The
-/// engine hands arguments and results over as text, written once from the copy the case
-/// keeps, since both stores keep text.
+/// engine hands arguments and results over as text, written once and shared with the case
+/// it builds, since both stores keep text.
 #[derive(Clone, Debug)]
 pub enum JournalJson {
     Value(Json),
@@ -393,12 +393,7 @@ pub enum JournalJson {
 impl JournalJson {
     /// `json` written as compact text.
     pub fn text_of(json: &Json) -> JournalJson {
-        JournalJson::text_via(json, &mut String::new())
-    }
-
-    /// `json` written as compact text through `scratch` (see [`compact_text`]).
-    pub fn text_via(json: &Json, scratch: &mut String) -> JournalJson {
-        JournalJson::Text(compact_text(json, scratch))
+        JournalJson::Text(compact_text(json, &mut String::new()))
     }
 
     /// The compact JSON text.
