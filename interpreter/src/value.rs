@@ -631,16 +631,28 @@ pub fn decode(json: &Json, ty: &Type, program: &Program) -> Result<Value, Vec<De
     decode_with(json, ty, program, &mut FxHashSet::default())
 }
 
+/// A value [`decode_names`] made, and whether it is exactly the JSON it was made from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decoded {
+    pub value: Value,
+    /// Whether `value` written as JSON ([`Value::to_json`]) is the decoded JSON itself, so
+    /// either may stand for the other. Not when decoding dropped or normalised something:
+    /// an unknown or absent record field, a number of the other kind (`1` as a `float`,
+    /// `1.0` as an `int`), an enum name in another case, a duration, a time or a secret.
+    pub exact: bool,
+}
+
 /// [`decode`], taking the names it puts into values (record field names, enum and variant
-/// names) from `names` when they are there, so a long-lived set saves allocating each again.
+/// names) from `names` when they are there, so a long-lived set saves allocating each again;
+/// and saying whether the value is exactly the JSON.
 pub fn decode_names(
     json: &Json,
     ty: &Type,
     program: &Program,
     names: &Names,
-) -> Result<Value, Vec<DecodeError>> {
+) -> Result<Decoded, Vec<DecodeError>> {
     let mut shared = names.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    decode_with(json, ty, program, &mut shared)
+    decode_exact(json, ty, program, &mut shared)
 }
 
 /// Copies of the names in a program's types (record fields, enums, variants) that decoded
@@ -669,11 +681,21 @@ fn decode_with(
     program: &Program,
     shared: &mut FxHashSet<Text>,
 ) -> Result<Value, Vec<DecodeError>> {
+    decode_exact(json, ty, program, shared).map(|d| d.value)
+}
+
+fn decode_exact(
+    json: &Json,
+    ty: &Type,
+    program: &Program,
+    shared: &mut FxHashSet<Text>,
+) -> Result<Decoded, Vec<DecodeError>> {
     // First without paths: most input is valid, and then no path is ever read.
-    let mut quick = Decoder { program, errors: Vec::new(), dropped: 0, shared, paths: false, failed: false };
+    let mut quick =
+        Decoder { program, errors: Vec::new(), dropped: 0, shared, paths: false, failed: false, exact: true };
     let value = quick.decode(json, ty, &mut String::new(), 0);
     if !quick.failed {
-        return Ok(value);
+        return Ok(Decoded { value, exact: quick.exact });
     }
     // Something is wrong: again, with the path of every problem.
     let mut decoder = Decoder { paths: true, ..quick };
@@ -700,6 +722,8 @@ struct Decoder<'p> {
     /// problem only sets `failed`.
     paths: bool,
     failed: bool,
+    /// Whether everything decoded so far is exactly its JSON (see [`Decoded::exact`]).
+    exact: bool,
 }
 
 /// Shows a JSON value briefly inside an error message.
@@ -803,6 +827,7 @@ impl Decoder<'_> {
                         .as_f64()
                         .filter(|f| f.fract() == 0.0 && *f >= i64::MIN as f64 && *f < i64::MAX as f64)
                     {
+                        self.exact = false;
                         Value::Int(f as i64)
                     } else {
                         self.expected(path, "an integer", json)
@@ -812,7 +837,11 @@ impl Decoder<'_> {
             },
             Type::Float => match json {
                 Json::Number(n) => match n.as_f64() {
-                    Some(f) => Value::Float(f),
+                    Some(f) => {
+                        // An integer in the JSON is written back as a float (`1` as `1.0`).
+                        self.exact &= n.is_f64();
+                        Value::Float(f)
+                    }
                     None => self.expected(path, "a number", json),
                 },
                 other => self.expected(path, "a number", other),
@@ -822,7 +851,11 @@ impl Decoder<'_> {
                 other => self.expected(path, "a string", other),
             },
             Type::Secret => match json {
-                Json::String(s) => Value::Secret(Secret::new(s.clone())),
+                Json::String(s) => {
+                    // Written as `***`.
+                    self.exact = false;
+                    Value::Secret(Secret::new(s.clone()))
+                }
                 other => self.expected(path, "a string", other),
             },
             Type::Security { security: kind } => match json {
@@ -838,7 +871,11 @@ impl Decoder<'_> {
             },
             Type::Duration => match json {
                 Json::String(s) => match parse_duration(s) {
-                    Ok(ms) => Value::Duration(ms),
+                    Ok(ms) => {
+                        // Written back in one form (`"90m"` as `"1h30m"`).
+                        self.exact = false;
+                        Value::Duration(ms)
+                    }
                     Err(why) => {
                         self.error(path, why);
                         Value::None
@@ -846,20 +883,24 @@ impl Decoder<'_> {
                 },
                 other => self.expected(path, "a duration such as \"30m\"", other),
             },
-            Type::Time => match json {
-                Json::String(s) => match parse_time(s) {
-                    Ok(ms) => Value::Time(ms),
-                    Err(why) => {
-                        self.error(path, why);
-                        Value::None
-                    }
-                },
-                Json::Number(n) => match n.as_f64().filter(|f| f.is_finite() && f.abs() < 1e14) {
-                    Some(secs) => Value::Time((secs * 1000.0).round() as i64),
-                    None => self.expected(path, "a time (RFC 3339 text or Unix seconds)", json),
-                },
-                other => self.expected(path, "a time (RFC 3339 text or Unix seconds)", other),
-            },
+            Type::Time => {
+                // Written back in one form: UTC text with milliseconds.
+                self.exact = false;
+                match json {
+                    Json::String(s) => match parse_time(s) {
+                        Ok(ms) => Value::Time(ms),
+                        Err(why) => {
+                            self.error(path, why);
+                            Value::None
+                        }
+                    },
+                    Json::Number(n) => match n.as_f64().filter(|f| f.is_finite() && f.abs() < 1e14) {
+                        Some(secs) => Value::Time((secs * 1000.0).round() as i64),
+                        None => self.expected(path, "a time (RFC 3339 text or Unix seconds)", json),
+                    },
+                    other => self.expected(path, "a time (RFC 3339 text or Unix seconds)", other),
+                }
+            }
             Type::List { item } => match json {
                 Json::Array(items) => {
                     let mut out = Vec::with_capacity(items.len());
@@ -894,11 +935,11 @@ impl Decoder<'_> {
                 let Json::String(s) = json else {
                     return self.expected(path, &format!("a `{name}` name"), json);
                 };
-                let found = def
-                    .variants
-                    .iter()
-                    .position(|v| v.name == *s)
-                    .or_else(|| def.variants.iter().position(|v| v.name.eq_ignore_ascii_case(s)));
+                let found = def.variants.iter().position(|v| v.name == *s).or_else(|| {
+                    // Written back as the declared name.
+                    self.exact = false;
+                    def.variants.iter().position(|v| v.name.eq_ignore_ascii_case(s))
+                });
                 match found.and_then(|i| def.variants.get(i).map(|v| (i, v))) {
                     Some((i, v)) => Value::Enum {
                         enum_name: self.name(&def.name),
@@ -950,13 +991,18 @@ impl Decoder<'_> {
             return self.expected(path, "an object", json);
         };
         let mut out = Vec::with_capacity(fields.len());
+        let mut present = 0;
         for field in fields {
             let len = path.len();
             if self.paths {
                 push_key(path, &field.name);
             }
             let value = match (map.get(&field.name), &field.ty) {
-                (Some(j), ty) => self.decode(j, ty, path, depth + 1),
+                (Some(j), ty) => {
+                    present += 1;
+                    self.decode(j, ty, path, depth + 1)
+                }
+                // Written back as `null`.
                 (None, ty) if self.may_be_missing(ty) => Value::None,
                 (None, ty) => {
                     self.error(path, format!("missing required field `{}` ({ty})", field.name));
@@ -966,6 +1012,8 @@ impl Decoder<'_> {
             path.truncate(len);
             out.push((self.name(&field.name), value));
         }
+        // A field absent, or one the type does not declare, is not written back as it was.
+        self.exact &= present == fields.len() && present == map.len();
         Value::Record(Arc::new(out))
     }
 }
@@ -1049,6 +1097,67 @@ mod tests {
         assert_eq!(v.field("window"), Some(Value::Duration(90 * 60 * 1000)));
         assert_eq!(v.field("raw").unwrap().to_json(), json!({"x": [1, 2]}));
         assert!(v.field("unknown_field").is_none());
+    }
+
+    /// Decodes with [`decode_names`], checking its `exact` against the texts themselves.
+    fn exactly(json: Json, ty: &Type) -> bool {
+        let decoded = decode_names(&json, ty, &program(), &Names::new()).unwrap();
+        let mut text = String::new();
+        crate::store::json_text::write_value(&mut text, &decoded.value);
+        let same = text == serde_json::to_string(&json).unwrap();
+        // `exact` is a promise: when it is made, the texts are the same.
+        assert!(!decoded.exact || same, "{json} written back as {text}");
+        decoded.exact
+    }
+
+    #[test]
+    fn a_decoded_value_says_whether_it_is_exactly_its_json() {
+        let verdict = || Type::Enum { id: EnumId(0), name: "Verdict".into() };
+        let attachment = || Type::Named { id: TypeId(0), name: "Attachment".into() };
+        let hash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let rep = Type::Record {
+            fields: vec![
+                field("verdict", verdict()),
+                field("score", Type::Float),
+                field("note", Type::optional(Type::String)),
+            ],
+        };
+        // Exact: what a connector usually returns.
+        assert!(exactly(json!({"name": "a.pdf", "sha256": hash}), &attachment()));
+        assert!(exactly(
+            json!([{"name": "a", "sha256": hash}, {"name": "b\n\"q\"", "sha256": hash}]),
+            &Type::list(attachment())
+        ));
+        assert!(exactly(json!({"verdict": "malicious", "score": 2.5, "note": null}), &rep));
+        assert!(exactly(json!({"verdict": "benign", "score": -0.0, "note": "ok"}), &rep));
+        assert!(exactly(json!(null), &Type::optional(Type::Int)));
+        assert!(exactly(json!(-7), &Type::Int));
+        assert!(exactly(json!({"any": [1, {"b": 2.5}]}), &Type::Json));
+        assert!(exactly(json!("http://evil.example/a?b=1"), &Type::security(SecurityKind::Url)));
+        // Not exact: something is dropped or written back in another form.
+        assert!(
+            !exactly(json!({"name": "a.pdf", "sha256": hash, "size": 3}), &attachment()),
+            "an unknown field"
+        );
+        assert!(!exactly(json!({"verdict": "malicious", "score": 2.5}), &rep), "an absent optional field");
+        assert!(
+            !exactly(json!({"verdict": "Malicious", "score": 2.5, "note": null}), &rep),
+            "an enum name's case"
+        );
+        assert!(
+            !exactly(json!({"verdict": "benign", "score": 2, "note": null}), &rep),
+            "an integer as a float"
+        );
+        assert!(!exactly(json!(3.0), &Type::Int), "a float as an integer");
+        assert!(!exactly(json!("90m"), &Type::Duration));
+        assert!(!exactly(json!("2026-11-27T14:22:07+01:00"), &Type::Time));
+        assert!(!exactly(json!(1_795_785_727), &Type::Time));
+        assert!(!exactly(json!("hunter2"), &Type::Secret));
+        // One inexact part makes the whole inexact.
+        assert!(!exactly(
+            json!([{"name": "a", "sha256": hash}, {"name": "b", "sha256": hash, "x": 1}]),
+            &Type::list(attachment())
+        ));
     }
 
     #[test]

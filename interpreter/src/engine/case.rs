@@ -1,5 +1,6 @@
 //! The case a run produces: what the analyst (and `parry cases`) reads.
 
+use crate::value::{Text, Value};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use std::sync::Arc;
@@ -108,47 +109,105 @@ pub struct ActionRecord {
     pub replayed: bool,
 }
 
-/// A JSON value a case record keeps (an action's arguments or result), held as its compact
-/// JSON text: the text the engine writes for the journal, shared with it. A case kept in
-/// memory is then a fraction of the size of the parsed values, and writing a case copies
-/// this text rather than writing the values again. It serializes as the JSON value it holds
-/// (not as a string); [`RecordedJson::json`] reads it back. Two are equal when their texts
-/// are, which for compact text is when their values are.
-#[derive(Clone, PartialEq, Eq)]
-pub struct RecordedJson(Arc<str>);
+/// A JSON value a case record keeps (an action's arguments or result, evidence, the alert).
+/// It is held as its compact JSON text, shared with the journal (the text the engine writes
+/// for it), or as the engine's value it is exactly the JSON of (shared with the run, and
+/// with a journal kept in memory): either way a case kept in memory costs little more than
+/// the run made anyway, and writing a case copies the text (or writes the value) rather than
+/// going through `serde_json` values. It serializes as the JSON value it holds (not as a
+/// string); [`RecordedJson::json`] reads it back. Two are equal when their texts are, which
+/// for compact text is when their values are.
+#[derive(Clone)]
+pub struct RecordedJson(Recorded);
+
+/// Lists and records are kept as values (sharing their `Arc`); anything else, which is
+/// small, as text. The enum is then no larger than it must be for text.
+#[derive(Clone)]
+enum Recorded {
+    /// Compact JSON text, as `serde_json` writes it.
+    Text(Arc<str>),
+    /// A list value, whose JSON ([`Value::to_json`]) this is.
+    List(Arc<Vec<Value>>),
+    /// A record value, whose JSON this is.
+    Record(Arc<Vec<(Text, Value)>>),
+}
+
+impl Recorded {
+    /// The value held, if it is one.
+    fn value(&self) -> Option<Value> {
+        match self {
+            Recorded::Text(_) => None,
+            Recorded::List(items) => Some(Value::List(items.clone())),
+            Recorded::Record(fields) => Some(Value::Record(fields.clone())),
+        }
+    }
+}
 
 impl RecordedJson {
     /// `json`, written as compact text.
     pub fn of(json: &Json) -> RecordedJson {
-        RecordedJson(crate::store::compact_text(json, &mut String::with_capacity(256)))
+        RecordedJson(Recorded::Text(crate::store::compact_text(json, &mut String::with_capacity(256))))
     }
 
-    /// `value` as JSON (what [`crate::value::Value::to_json`] gives), written as compact text.
-    pub fn of_value(value: &crate::value::Value) -> RecordedJson {
-        RecordedJson(crate::store::value_text(value))
+    /// `value` as JSON (what [`Value::to_json`] gives). A list or a record is kept as the
+    /// value, shared, and written as text only when the case is; anything else is written now.
+    pub fn of_value(value: Value) -> RecordedJson {
+        RecordedJson(match value {
+            Value::List(items) => Recorded::List(items),
+            Value::Record(fields) => Recorded::Record(fields),
+            // What an action returning `unit` returns: one text for all.
+            Value::Unit | Value::None => Recorded::Text(null_text()),
+            other => Recorded::Text(crate::store::value_text(&other)),
+        })
     }
 
     /// Text already written by [`crate::store::compact_text`] (compact, as `serde_json`
     /// writes it), shared rather than copied.
     pub(crate) fn from_compact(text: Arc<str>) -> RecordedJson {
-        RecordedJson(text)
+        RecordedJson(Recorded::Text(text))
     }
 
     /// The compact JSON text.
-    pub fn text(&self) -> &str {
-        &self.0
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        match (&self.0, self.0.value()) {
+            (_, Some(value)) => std::borrow::Cow::Owned(crate::store::value_text(&value).to_string()),
+            (Recorded::Text(text), None) => std::borrow::Cow::Borrowed(text),
+            (_, None) => std::borrow::Cow::Borrowed("null"),
+        }
     }
 
-    /// The JSON value. The text is always JSON written by this crate, so this does not fail
-    /// (it would read as `null` if it did).
+    /// Appends the compact JSON text to `out`.
+    pub(crate) fn write_to(&self, out: &mut Vec<u8>) {
+        match self.0.value() {
+            Some(value) => crate::store::json_text::write_value(out, &value),
+            None => out.extend_from_slice(self.text().as_bytes()),
+        }
+    }
+
+    /// The JSON value, or why text held cannot be read (it is always JSON written by this
+    /// crate, so that would be a bug).
+    pub fn try_json(&self) -> serde_json::Result<Json> {
+        match self.0.value() {
+            Some(value) => Ok(value.to_json()),
+            None => serde_json::from_str(&self.text()),
+        }
+    }
+
+    /// The JSON value (see [`RecordedJson::try_json`]; `null` if it cannot be read).
     pub fn json(&self) -> Json {
-        serde_json::from_str(&self.0).unwrap_or(Json::Null)
+        self.try_json().unwrap_or(Json::Null)
     }
 
     /// Whether the value is `null`.
     pub fn is_null(&self) -> bool {
-        &*self.0 == "null"
+        matches!(&self.0, Recorded::Text(text) if &**text == "null")
     }
+}
+
+/// `null`, shared.
+fn null_text() -> Arc<str> {
+    static NULL: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from("null"));
+    NULL.clone()
 }
 
 impl From<Json> for RecordedJson {
@@ -156,6 +215,14 @@ impl From<Json> for RecordedJson {
         RecordedJson::of(&json)
     }
 }
+
+impl PartialEq for RecordedJson {
+    fn eq(&self, other: &RecordedJson) -> bool {
+        self.text() == other.text()
+    }
+}
+
+impl Eq for RecordedJson {}
 
 impl PartialEq<Json> for RecordedJson {
     fn eq(&self, other: &Json) -> bool {
@@ -165,20 +232,19 @@ impl PartialEq<Json> for RecordedJson {
 
 impl std::fmt::Debug for RecordedJson {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text())
     }
 }
 
 impl std::fmt::Display for RecordedJson {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text())
     }
 }
 
 impl Serialize for RecordedJson {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let json: Json = serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
-        json.serialize(serializer)
+        self.try_json().map_err(serde::ser::Error::custom)?.serialize(serializer)
     }
 }
 

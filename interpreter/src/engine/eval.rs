@@ -322,7 +322,7 @@ impl<'a> Machine<'a> {
             }
             StmtKind::Evidence { label, value } => {
                 let label = self.eval(frame, label, depth + 1).await?.to_string();
-                let value = RecordedJson::of_value(&self.eval(frame, value, depth + 1).await?);
+                let value = RecordedJson::of_value(self.eval(frame, value, depth + 1).await?);
                 self.run.with_case(|c| c.evidence.push(EvidenceItem { label, value }));
                 Ok(Value::Unit)
             }

@@ -7,7 +7,7 @@ use crate::store::{
     ApprovalRow, ApprovalStatus, CallKey, Decision, EntryState, Intent, JournalJson, JournalWrite,
     NewApproval, Outcome, StoreError, compact_text,
 };
-use crate::value::{self, Value};
+use crate::value::{self, Decoded, Value};
 use parry_compiler::ir::{ApprovalDecision, EffectKind, Type};
 use serde_json::Value as Json;
 use std::collections::HashMap;
@@ -153,9 +153,9 @@ impl<'e> EngineHost<'e> {
     }
 }
 
-fn decode_result(call: &ActionCall<'_>, json: &Json, engine: &Engine) -> R<Value> {
+fn decode_result(call: &ActionCall<'_>, json: &Json, engine: &Engine) -> R<Decoded> {
     if call.action.ret == Type::Unit {
-        return Ok(Value::Unit);
+        return Ok(Decoded { value: Value::Unit, exact: json.is_null() });
     }
     value::decode_names(json, &call.action.ret, &engine.program, &engine.names).map_err(|errors| {
         let problems: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
@@ -209,17 +209,18 @@ impl Host for EngineHost<'_> {
         let effectful = call.effect > EffectKind::Read;
         let (started, clock) = self.clock();
         let labels = engine.labels.of(&call);
-        // The arguments are written as text once, for the case and the journal, which share
-        // it; the value goes to the connector and is dropped after the call.
+        // The arguments are recorded once, for the case and the journal, which share them:
+        // as the call's own values for a store that keeps values, else as text. The JSON goes
+        // to the connector and is dropped after the call.
         let arguments = Json::Object(call.args_json());
-        let args_text = self.text(&arguments);
-        let mut rec = record(
-            &call,
-            call_id,
-            &labels,
-            RecordedJson::from_compact(args_text.clone()),
-            self.time_text(started),
-        );
+        let keep_values = store.keeps_values();
+        let recorded_args = if keep_values {
+            let fields = labels.params.iter().cloned().zip(call.args.iter().cloned()).collect();
+            RecordedJson::of_value(Value::Record(Arc::new(fields)))
+        } else {
+            RecordedJson::from_compact(self.text(&arguments))
+        };
+        let mut rec = record(&call, call_id, &labels, recorded_args.clone(), self.time_text(started));
 
         if engine.options.dry_run && effectful {
             rec.status = ActionStatus::Skipped;
@@ -238,7 +239,7 @@ impl Host for EngineHost<'_> {
                     rec.duration_ms =
                         entry.finished_at.map(|f| u64::try_from(f - entry.started_at).unwrap_or(0));
                     run.with_case(|c| c.actions.push(rec));
-                    return decode_result(&call, &json, engine);
+                    return decode_result(&call, &json, engine).map(|d| d.value);
                 }
                 Some(entry) if entry.state == EntryState::Failed => {
                     let message = entry.error.unwrap_or_default();
@@ -272,7 +273,7 @@ impl Host for EngineHost<'_> {
             }
         }
 
-        let args = JournalJson::Text(args_text);
+        let args = JournalJson::Recorded(recorded_args);
         let intent = Intent {
             key,
             effect: labels.effect,
@@ -316,14 +317,19 @@ impl Host for EngineHost<'_> {
             Some(u64::try_from(finished_clock.duration_since(clock).as_millis()).unwrap_or(u64::MAX));
         match result {
             Ok(json) => {
-                // As the arguments: written as text once, for the journal and the case.
-                let text = self.text(&json);
-                let shared = text.clone();
-                self.journal_outcome(later, || Outcome::Returned(JournalJson::Text(shared)), finished);
-                let value = decode_result(&call, &json, engine);
-                rec.result = Some(RecordedJson::from_compact(text));
+                // As the arguments: recorded once, for the journal and the case. The decoded
+                // value stands for the JSON where it is exactly that JSON; else (or for a
+                // store that keeps text) the JSON is written as text.
+                let decoded = decode_result(&call, &json, engine);
+                let recorded = match &decoded {
+                    Ok(d) if keep_values && d.exact => RecordedJson::of_value(d.value.clone()),
+                    _ => RecordedJson::from_compact(self.text(&json)),
+                };
+                let shared = recorded.clone();
+                self.journal_outcome(later, || Outcome::Returned(JournalJson::Recorded(shared)), finished);
+                rec.result = Some(recorded);
                 run.with_case(|c| c.actions.push(rec));
-                value
+                decoded.map(|d| d.value)
             }
             Err(err) => {
                 self.journal_outcome(later, || Outcome::Failed(err.to_string()), finished);

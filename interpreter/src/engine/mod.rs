@@ -316,13 +316,31 @@ pub struct Engine {
     labels: CallLabels,
 }
 
-/// The connector, action and effect names of every action of a program, made once per engine:
-/// a call's journal entry and case record share these instead of copying the names each time.
+/// The connector, action, effect and parameter names of every action of a program, made
+/// once per engine: a call's journal entry and case record share these instead of copying
+/// the names each time.
 pub(crate) struct CallLabels {
-    /// Per connector, per action: the connector's name and the action's.
-    actions: Vec<Vec<(Arc<str>, Arc<str>)>>,
+    /// Per connector, per action.
+    actions: Vec<Vec<ActionLabels>>,
     /// By [`EffectKind`], in order.
     effects: [Arc<str>; 4],
+}
+
+#[derive(Clone)]
+struct ActionLabels {
+    connector: Arc<str>,
+    action: Arc<str>,
+    params: Arc<[value::Text]>,
+}
+
+impl ActionLabels {
+    fn new(connector: Arc<str>, action: &parry_compiler::ir::Action) -> ActionLabels {
+        ActionLabels {
+            connector,
+            action: Arc::from(action.name.as_str()),
+            params: action.params.iter().map(|p| value::Text::from(p.name.as_str())).collect(),
+        }
+    }
 }
 
 impl CallLabels {
@@ -332,7 +350,7 @@ impl CallLabels {
             .iter()
             .map(|c| {
                 let connector: Arc<str> = Arc::from(c.name.as_str());
-                c.actions.iter().map(|a| (connector.clone(), Arc::from(a.name.as_str()))).collect()
+                c.actions.iter().map(|a| ActionLabels::new(connector.clone(), a)).collect()
             })
             .collect();
         let effects = [EffectKind::Read, EffectKind::Write, EffectKind::Reversible, EffectKind::Destructive]
@@ -343,27 +361,29 @@ impl CallLabels {
     /// The names `call` records (made afresh for an action not in the program).
     pub(crate) fn of(&self, call: &eval::ActionCall<'_>) -> Labels {
         let id = call.site.action;
-        let (connector, action) = self
+        let ActionLabels { connector, action, params } = self
             .actions
             .get(id.connector.0 as usize)
             .and_then(|c| c.get(id.index as usize))
             .cloned()
-            .unwrap_or_else(|| (Arc::from(call.connector), Arc::from(call.action.name.as_str())));
+            .unwrap_or_else(|| ActionLabels::new(Arc::from(call.connector), call.action));
         let effect = match call.effect {
             EffectKind::Read => 0,
             EffectKind::Write => 1,
             EffectKind::Reversible => 2,
             EffectKind::Destructive => 3,
         };
-        Labels { connector, action, effect: self.effects[effect].clone() }
+        Labels { connector, action, effect: self.effects[effect].clone(), params }
     }
 }
 
-/// The names a call records: its connector's, its action's and its effect's.
+/// The names a call records: its connector's, its action's, its effect's and its
+/// parameters'.
 pub(crate) struct Labels {
     pub(crate) connector: Arc<str>,
     pub(crate) action: Arc<str>,
     pub(crate) effect: Arc<str>,
+    pub(crate) params: Arc<[value::Text]>,
 }
 
 impl Engine {

@@ -131,6 +131,9 @@ impl Store for CrashingStore {
         self.write_journal(writes)?;
         self.inner.finish_run(run_id, Vec::new(), update, case)
     }
+    fn keeps_values(&self) -> bool {
+        self.inner.keeps_values()
+    }
     fn journal_entry(&self, key: &CallKey) -> StoreResult<Option<JournalEntry>> {
         self.inner.journal_entry(key)
     }

@@ -116,8 +116,9 @@ impl std::ops::DerefMut for StoredRun {
 }
 
 /// One journal entry as kept: arguments and result as compact JSON text (a fraction of the
-/// memory of the parsed form, which matters for a store that keeps every run), parsed back
-/// when the entry is read.
+/// memory of the parsed form, which matters for a store that keeps every run) or as the
+/// engine's values they were handed over as (shared with the run's case), made JSON when the
+/// entry is read.
 #[derive(Clone)]
 struct Kept {
     seq: i64,
@@ -128,8 +129,8 @@ struct Kept {
     effect: Arc<str>,
     connector: Arc<str>,
     action: Arc<str>,
-    args: Arc<str>,
-    result: Option<Arc<str>>,
+    args: RecordedJson,
+    result: Option<RecordedJson>,
     error: Option<String>,
     started_at: i64,
     finished_at: Option<i64>,
@@ -147,7 +148,7 @@ impl Kept {
             connector: self.connector.to_string(),
             action: self.action.to_string(),
             args: parse_kept(&self.args, &self.key)?,
-            result: self.result.as_deref().map(|r| parse_kept(r, &self.key)).transpose()?,
+            result: self.result.as_ref().map(|r| parse_kept(r, &self.key)).transpose()?,
             error: self.error.clone(),
             started_at: self.started_at,
             finished_at: self.finished_at,
@@ -156,20 +157,21 @@ impl Kept {
     }
 }
 
-/// JSON as kept in memory: compact UTF-8 text. Text handed over is kept as it is (shared
-/// with the case the engine builds); a value is written through `scratch`.
-fn kept_text(json: JournalJson, scratch: &mut String) -> Arc<str> {
+/// JSON as kept in memory. Recorded JSON is kept as it is (shared with the case the engine
+/// builds); a JSON value is written as text through `scratch`.
+fn kept_json(json: JournalJson, scratch: &mut String) -> RecordedJson {
     match json {
-        JournalJson::Text(text) => text,
-        JournalJson::Value(json) => compact_text(&json, scratch),
+        JournalJson::Recorded(recorded) => recorded,
+        JournalJson::Value(json) => RecordedJson::from_compact(compact_text(&json, scratch)),
     }
 }
 
 /// A case as kept in memory.
 enum KeptCase {
     /// The case a run finished with, shared with the outcome the engine returned: nothing is
-    /// written when the run ends, and it is compact (its records keep their arguments and
-    /// results as the text the journal shares). It is made JSON only when it is read back.
+    /// written when the run ends, and it is compact (its records share their arguments and
+    /// results with the journal, as the run's own values or as text). It is made JSON only
+    /// when it is read back.
     Finished(Arc<Case>),
     /// A case saved as a value ([`Store::save_case`]), as compact JSON text.
     Text(Box<str>),
@@ -187,8 +189,8 @@ impl KeptCase {
     }
 }
 
-fn parse_kept(text: &str, key: &CallKey) -> StoreResult<Json> {
-    serde_json::from_str(text).map_err(|e| {
+fn parse_kept(json: &RecordedJson, key: &CallKey) -> StoreResult<Json> {
+    json.try_json().map_err(|e| {
         StoreError::new(
             StoreErrorKind::Corrupt,
             format!("the journal entry of the call {key} cannot be read: {e}"),
@@ -456,7 +458,7 @@ impl Inner {
     }
 
     fn entry_from(&mut self, intent: Intent, scratch: &mut String) -> StoreResult<Kept> {
-        let args = kept_text(intent.args, scratch);
+        let args = kept_json(intent.args, scratch);
         self.next_seq += 1;
         Ok(Kept {
             seq: self.next_seq,
@@ -484,7 +486,7 @@ fn take_outcome(
 ) -> StoreResult<()> {
     match outcome {
         Outcome::Returned(result) => {
-            entry.result = Some(kept_text(result, scratch));
+            entry.result = Some(kept_json(result, scratch));
             entry.state = EntryState::Done;
         }
         Outcome::Failed(error) => {
@@ -497,6 +499,10 @@ fn take_outcome(
 }
 
 impl Store for MemoryStore {
+    fn keeps_values(&self) -> bool {
+        true
+    }
+
     fn create_run(&self, run: &NewRun) -> StoreResult<RunRecord> {
         let mut inner = self.lock();
         let record = run.record((inner.next_run + 1).to_string());

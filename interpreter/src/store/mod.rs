@@ -12,14 +12,14 @@
 //! Times are UTC milliseconds since the Unix epoch (`i64`) throughout.
 
 mod checkpoint;
-mod json_text;
+pub(crate) mod json_text;
 mod memory;
 mod sqlite;
 
 pub use memory::MemoryStore;
 pub use sqlite::{Durability, SYNC_ENV, SqliteStore, default_path};
 
-use crate::engine::{ActionRecord, Case, EvidenceItem};
+use crate::engine::{ActionRecord, Case, EvidenceItem, RecordedJson};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use std::fmt;
@@ -110,7 +110,7 @@ fn write_case(out: &mut Vec<u8>, case: &Case) -> serde_json::Result<()> {
     str_field(out, "{\"run_id\":", run_id);
     str_field(out, ",\"playbook\":", playbook);
     out.extend_from_slice(b",\"alert\":");
-    out.extend_from_slice(alert.text().as_bytes());
+    alert.write_to(out);
     field(out, ",\"disposition\":", disposition)?;
     opt_str_field(out, ",\"summary\":", summary.as_deref());
     out.extend_from_slice(b",\"notes\":");
@@ -123,7 +123,7 @@ fn write_case(out: &mut Vec<u8>, case: &Case) -> serde_json::Result<()> {
         let EvidenceItem { label, value } = item;
         str_field(out, "{\"label\":", label);
         out.extend_from_slice(b",\"value\":");
-        out.extend_from_slice(value.text().as_bytes());
+        value.write_to(out);
         out.push(b'}');
         Ok(())
     })?;
@@ -159,10 +159,10 @@ fn write_action(out: &mut Vec<u8>, action: &ActionRecord) -> serde_json::Result<
     str_field(out, ",\"action\":", name);
     str_field(out, ",\"effect\":", effect);
     out.extend_from_slice(b",\"arguments\":");
-    out.extend_from_slice(arguments.text().as_bytes());
+    arguments.write_to(out);
     out.extend_from_slice(b",\"result\":");
     match result {
-        Some(result) => out.extend_from_slice(result.text().as_bytes()),
+        Some(result) => result.write_to(out),
         None => out.extend_from_slice(b"null"),
     }
     opt_str_field(out, ",\"error\":", error.as_deref());
@@ -380,27 +380,28 @@ pub(crate) fn value_text(value: &crate::value::Value) -> Arc<str> {
     Arc::from(text)
 }
 
-/// A JSON value on its way into the journal: a value, or the compact JSON text of one. The
-/// engine hands arguments and results over as text, written once and shared with the case
-/// it builds, since both stores keep text.
+/// A JSON value on its way into the journal: a value, or JSON recorded as the case records
+/// it. The engine hands arguments and results over recorded, shared with the case it
+/// builds: as text written once to a store that keeps text, and, to a store that keeps
+/// values ([`Store::keeps_values`]), as its own values where they are exactly the JSON.
 #[derive(Clone, Debug)]
 pub enum JournalJson {
     Value(Json),
-    /// Shared: the case the engine builds keeps the same text.
-    Text(Arc<str>),
+    /// Shared with the case the engine builds.
+    Recorded(RecordedJson),
 }
 
 impl JournalJson {
     /// `json` written as compact text.
     pub fn text_of(json: &Json) -> JournalJson {
-        JournalJson::Text(compact_text(json, &mut String::new()))
+        JournalJson::Recorded(RecordedJson::of(json))
     }
 
     /// The compact JSON text.
     pub fn text(&self) -> std::borrow::Cow<'_, str> {
         match self {
             JournalJson::Value(json) => std::borrow::Cow::Owned(json.to_string()),
-            JournalJson::Text(text) => std::borrow::Cow::Borrowed(text),
+            JournalJson::Recorded(recorded) => recorded.text(),
         }
     }
 
@@ -408,7 +409,7 @@ impl JournalJson {
     pub fn to_json(&self) -> Option<Json> {
         match self {
             JournalJson::Value(json) => Some(json.clone()),
-            JournalJson::Text(text) => serde_json::from_str(text).ok(),
+            JournalJson::Recorded(recorded) => recorded.try_json().ok(),
         }
     }
 }
@@ -667,6 +668,14 @@ pub trait Store: Send + Sync {
         self.write_journal(writes)?;
         self.update_run(run_id, update)?;
         self.save_case(run_id, &serde_json::to_value(&**case).map_err(case_error)?)
+    }
+    /// Whether the store keeps the journal's arguments and results as the engine hands
+    /// them over rather than as text: the engine then hands over its own values where they
+    /// are exactly the JSON ([`JournalJson::Recorded`]), shared with the run and its case,
+    /// instead of writing text. A store that writes text anyway (to disk) says no, and
+    /// gets text the case shares.
+    fn keeps_values(&self) -> bool {
+        false
     }
     fn journal_entry(&self, key: &CallKey) -> StoreResult<Option<JournalEntry>>;
     /// Every entry of a run, in recording order.
