@@ -2,26 +2,29 @@
 //!
 //! A phishing-shaped playbook making 21 action calls against instant in-process connectors:
 //! runs per second and microseconds per action with the in-memory and the SQLite journal,
-//! each on one thread. For scale, also the in-memory figure with one worker thread per core
-//! sharing one engine, as a process taking alerts from a queue would run (not the target,
-//! which is per thread).
+//! each on one thread. The connectors answer with the engine's values, as an in-process
+//! connector written in Rust does ([`ValueConnector`]); one more figure has them answer
+//! JSON instead, as the embedded and HTTP connectors do, which adds decoding every answer.
+//! For scale, also the in-memory figure with one worker thread per core sharing one engine,
+//! as a process taking alerts from a queue would run (not the target, which is per thread).
 //! Then one run whose every call takes 100 ms: wall time against the critical path (the
 //! longest chain of calls that must wait for each other: a read, the independent reads
 //! together, then every write in program order).
-//! `PARRY_BENCH_ONLY=memory` (or `fresh`, or `sqlite`) runs only that figure, for a profiler.
-//! `PARRY_BENCH_RUNS=N` makes each figure on one store exactly N runs instead of running
-//! for a time budget (to count instructions per run under callgrind, say).
+//! `PARRY_BENCH_ONLY=memory` (or `memory-json`, `fresh`, `sqlite`) runs only that figure,
+//! for a profiler. `PARRY_BENCH_RUNS=N` makes each figure on one store exactly N runs
+//! instead of running for a time budget (to count instructions per run under callgrind, say).
 
 // The allocator the `parry` binary uses (see its `main.rs`), so that this measures what it runs.
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-use parry_compiler::ir::PlaybookId;
+use parry_compiler::ir::{PlaybookId, Program};
 use parry_compiler::project::Config;
-use parry_interpreter::connectors::{Args, Connector, ConnectorError};
+use parry_interpreter::connectors::{Args, Connector, ConnectorError, ValueConnector};
 use parry_interpreter::engine::{ConnectorSet, Disposition, Engine, EngineOptions};
 use parry_interpreter::store::{MemoryStore, SqliteStore, Store};
+use parry_interpreter::value::Value;
 use serde_json::{Value as Json, json};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -69,28 +72,75 @@ playbook phishing(alert: Report) {
 
 /// Answers every action instantly (or after `delay`) with canned data, built once and
 /// copied for each call (what each call costs is then the engine's, not the making of the
-/// answer).
+/// answer): as JSON, or, when `typed`, as the engine's values (a connector written against
+/// them, [`ValueConnector`]).
 struct Canned {
     delay: Duration,
-    answers: Answers,
+    answers: Answers<Json>,
+    values: Option<Answers<Value>>,
 }
 
-struct Answers {
-    message: Json,
-    copies: Json,
-    malicious: Json,
-    suspicious: Json,
-    ticket: Json,
+/// How the benchmark's connectors answer.
+#[derive(Clone, Copy, PartialEq)]
+enum Answering {
+    /// JSON, decoded by the engine: how the embedded and HTTP connectors answer.
+    Json,
+    /// The engine's values, checked by the engine: an in-process connector written in Rust.
+    Values,
 }
 
-impl Answers {
-    fn new() -> Answers {
+#[derive(Clone)]
+struct Answers<T> {
+    message: T,
+    copies: T,
+    malicious: T,
+    suspicious: T,
+    ticket: T,
+}
+
+impl Answers<Json> {
+    fn new() -> Answers<Json> {
         Answers {
             message: message("m1"),
             copies: json!([message("m1"), message("m2"), message("m3"), message("m4")]),
             malicious: json!({"verdict": "malicious", "source": "bench"}),
             suspicious: json!({"verdict": "suspicious", "source": "bench"}),
             ticket: json!("T-1"),
+        }
+    }
+
+    /// The same answers as values of the actions' declared types.
+    fn values(&self, program: &Program) -> Result<Answers<Value>, String> {
+        let decode = |json: &Json, action: &str| -> Result<Value, String> {
+            let ty = program
+                .connectors
+                .iter()
+                .flat_map(|c| &c.actions)
+                .find(|a| a.name == action)
+                .map(|a| &a.ret)
+                .ok_or_else(|| format!("no action {action}"))?;
+            parry_interpreter::value::decode(json, ty, program).map_err(|e| format!("{action}: {e:?}"))
+        };
+        Ok(Answers {
+            message: decode(&self.message, "fetch")?,
+            copies: decode(&self.copies, "search")?,
+            malicious: decode(&self.malicious, "url_reputation")?,
+            suspicious: decode(&self.suspicious, "sender_reputation")?,
+            ticket: decode(&self.ticket, "open")?,
+        })
+    }
+}
+
+impl<T: Clone> Answers<T> {
+    /// The answer to `action` (`None` for those returning nothing).
+    fn answer(&self, action: &str) -> Option<T> {
+        match action {
+            "fetch" => Some(self.message.clone()),
+            "search" => Some(self.copies.clone()),
+            "url_reputation" | "detonate" => Some(self.malicious.clone()),
+            "sender_reputation" => Some(self.suspicious.clone()),
+            "open" => Some(self.ticket.clone()),
+            _ => None,
         }
     }
 }
@@ -109,15 +159,21 @@ impl Connector for Canned {
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
         }
-        let a = &self.answers;
-        Ok(match action {
-            "fetch" => a.message.clone(),
-            "search" => a.copies.clone(),
-            "url_reputation" | "detonate" => a.malicious.clone(),
-            "sender_reputation" => a.suspicious.clone(),
-            "open" => a.ticket.clone(),
-            _ => Json::Null,
-        })
+        Ok(self.answers.answer(action).unwrap_or(Json::Null))
+    }
+
+    fn values(&self) -> Option<&dyn ValueConnector> {
+        self.values.as_ref().map(|_| self as &dyn ValueConnector)
+    }
+}
+
+#[async_trait::async_trait]
+impl ValueConnector for Canned {
+    async fn call_values(&self, action: &str, _args: &[Value]) -> Result<Value, ConnectorError> {
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        Ok(self.values.as_ref().and_then(|v| v.answer(action)).unwrap_or(Value::Unit))
     }
 }
 
@@ -125,8 +181,10 @@ impl Connector for Canned {
 const ACTIONS_PER_RUN: usize = 21;
 
 struct Compiled {
-    program: Arc<parry_compiler::ir::Program>,
+    program: Arc<Program>,
     config: Config,
+    /// The canned answers as values of the program's types.
+    values: Answers<Value>,
 }
 
 fn compile() -> Result<Compiled, String> {
@@ -139,13 +197,19 @@ fn compile() -> Result<Compiled, String> {
             c.diagnostics.iter().map(|d| format!("{}: {}", d.code, d.message)).collect();
         return Err(errors.join("\n"));
     }
-    Ok(Compiled { program: Arc::new(c.program), config: c.config })
+    let values = Answers::new().values(&c.program)?;
+    Ok(Compiled { program: Arc::new(c.program), config: c.config, values })
 }
 
-fn engine(compiled: &Compiled, store: Arc<dyn Store>, delay: Duration) -> Engine {
+fn engine(compiled: &Compiled, store: Arc<dyn Store>, delay: Duration, answering: Answering) -> Engine {
     let mut set = ConnectorSet::new();
+    let answers = Answers::new();
+    let values = match answering {
+        Answering::Json => None,
+        Answering::Values => Some(compiled.values.clone()),
+    };
     for name in ["mailbox", "ti", "web", "tickets"] {
-        set.insert(name, Arc::new(Canned { delay, answers: Answers::new() }));
+        set.insert(name, Arc::new(Canned { delay, answers: answers.clone(), values: values.clone() }));
     }
     Engine::new(
         compiled.program.clone(),
@@ -211,7 +275,7 @@ fn report(label: &str, runs: u64, wall: Duration, cpu: Option<Duration>) -> Rate
     let cpu_rate = cpu.map(|c| runs as f64 / c.as_secs_f64().max(1e-9));
     let per_run_us = 1e6 / cpu_rate.unwrap_or(rate);
     println!(
-        "{label:<44} {rate:>7.0} runs/s wall  {:>7} runs/CPU-s  {per_run_us:>7.1} µs/run  {:>6.2} µs/action  ({runs} runs)",
+        "{label:<50} {rate:>7.0} runs/s wall  {:>7} runs/CPU-s  {per_run_us:>7.1} µs/run  {:>6.2} µs/action  ({runs} runs)",
         cpu_rate.map_or_else(|| "-".to_string(), |r| format!("{r:.0}")),
         per_run_us / ACTIONS_PER_RUN as f64
     );
@@ -241,12 +305,12 @@ async fn throughput_fresh(
     batch: u64,
     budget: Duration,
 ) -> Result<Rate, String> {
-    check_run(&engine(compiled, Arc::new(MemoryStore::new()), Duration::ZERO)).await?;
+    check_run(&engine(compiled, Arc::new(MemoryStore::new()), Duration::ZERO, Answering::Values)).await?;
     let cpu = thread_cpu_time();
     let started = Instant::now();
     let mut runs = 0u64;
     while started.elapsed() < budget {
-        let e = engine(compiled, Arc::new(MemoryStore::new()), Duration::ZERO);
+        let e = engine(compiled, Arc::new(MemoryStore::new()), Duration::ZERO, Answering::Values);
         for _ in 0..batch {
             e.start(PlaybookId(0), alert()).await.map_err(|e| e.to_string())?;
             runs += 1;
@@ -297,7 +361,7 @@ fn throughput_workers(
     }
     let rate = runs as f64 / wall.as_secs_f64();
     // No time per run: the runs overlap.
-    println!("{label:<44} {rate:>7.0} runs/s wall  ({runs} runs)");
+    println!("{label:<50} {rate:>7.0} runs/s wall  ({runs} runs)");
     Ok(Rate { wall: rate, cpu: None })
 }
 
@@ -308,47 +372,54 @@ fn main() -> Result<(), String> {
         let budget = Duration::from_secs(2);
         let compiled = compile()?;
         println!("phishing-shaped playbook, {ACTIONS_PER_RUN} action calls per run, instant connectors");
-        if std::env::var("PARRY_BENCH_ONLY").as_deref() == Ok("memory") {
-            // For profiling: the engine alone, nothing else in the process.
-            let e = engine(&compiled, Arc::new(MemoryStore::new()), Duration::ZERO);
-            throughput("in-memory journal (one store, all runs kept)", &e, budget * 3).await?;
-            // Leaves freeing the store to the OS so a profile shows only the runs.
-            std::mem::forget(e);
-            return Ok(());
+        let only = std::env::var("PARRY_BENCH_ONLY").ok();
+        let kept = "in-memory journal (one store, all runs kept)";
+        let kept_json = "  the same, connectors answering JSON";
+        let fresh = "in-memory journal (fresh store per 100 runs)";
+        let durable = "SQLite journal (file), connectors answering JSON";
+        match only.as_deref() {
+            Some(mode @ ("memory" | "memory-json")) => {
+                // For profiling: the engine alone, nothing else in the process.
+                let answering = if mode == "memory" { Answering::Values } else { Answering::Json };
+                let e = engine(&compiled, Arc::new(MemoryStore::new()), Duration::ZERO, answering);
+                throughput(if mode == "memory" { kept } else { kept_json }, &e, budget * 3).await?;
+                // Leaves freeing the store to the OS so a profile shows only the runs.
+                std::mem::forget(e);
+                return Ok(());
+            }
+            Some("fresh") => {
+                throughput_fresh(fresh, &compiled, 100, budget * 3).await?;
+                return Ok(());
+            }
+            Some("sqlite") => {
+                let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+                let sqlite = SqliteStore::open(&dir.path().join("state.db")).map_err(|e| e.to_string())?;
+                let e = engine(&compiled, Arc::new(sqlite), Duration::ZERO, Answering::Json);
+                throughput(durable, &e, budget * 3).await?;
+                return Ok(());
+            }
+            Some(other) => return Err(format!("PARRY_BENCH_ONLY={other}: expected memory, memory-json, fresh or sqlite")),
+            None => {}
         }
-        if std::env::var("PARRY_BENCH_ONLY").as_deref() == Ok("fresh") {
-            throughput_fresh("in-memory journal (fresh store per 100 runs)", &compiled, 100, budget * 3).await?;
-            return Ok(());
-        }
-        if std::env::var("PARRY_BENCH_ONLY").as_deref() == Ok("sqlite") {
-            let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-            let sqlite = SqliteStore::open(&dir.path().join("state.db")).map_err(|e| e.to_string())?;
-            let e = engine(&compiled, Arc::new(sqlite), Duration::ZERO);
-            throughput("SQLite journal (file)", &e, budget * 3).await?;
-            return Ok(());
-        }
-        let mem_rate = throughput(
-            "in-memory journal (one store, all runs kept)",
-            &engine(&compiled, Arc::new(MemoryStore::new()), Duration::ZERO),
-            budget,
-        )
-        .await?;
-        let fresh_rate =
-            throughput_fresh("in-memory journal (fresh store per 100 runs)", &compiled, 100, budget).await?;
+        let memory = |answering| engine(&compiled, Arc::new(MemoryStore::new()), Duration::ZERO, answering);
+        let mem_rate = throughput(kept, &memory(Answering::Values), budget).await?;
+        let json_rate = throughput(kept_json, &memory(Answering::Json), budget).await?;
+        let fresh_rate = throughput_fresh(fresh, &compiled, 100, budget).await?;
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
         let workers_rate = throughput_workers(
             &format!("in-memory journal, {workers} workers (one store)"),
-            &engine(&compiled, Arc::new(MemoryStore::new()), Duration::ZERO),
+            &memory(Answering::Values),
             workers,
             budget,
         )?;
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let sqlite = SqliteStore::open(&dir.path().join("state.db")).map_err(|e| e.to_string())?;
         let durable_rate =
-            throughput("SQLite journal (file)", &engine(&compiled, Arc::new(sqlite), Duration::ZERO), budget).await?;
+            throughput(durable, &engine(&compiled, Arc::new(sqlite), Duration::ZERO, Answering::Json), budget)
+                .await?;
 
         let delay = Duration::from_millis(100);
-        let slow = engine(&compiled, Arc::new(MemoryStore::new()), delay);
+        let slow = engine(&compiled, Arc::new(MemoryStore::new()), delay, Answering::Values);
         let started = Instant::now();
         let out = slow.start(PlaybookId(0), alert()).await.map_err(|e| e.to_string())?;
         let wall = started.elapsed();
@@ -367,6 +438,13 @@ fn main() -> Result<(), String> {
         println!("targets (load average {}):", load_average());
         println!("  in-memory >= 20000 runs/s: {}", mem_rate.against(20_000.0));
         println!("    with a fresh store: {}", fresh_rate.against(20_000.0));
+        println!(
+            "    (connectors answering JSON, decoded by the engine: {})",
+            json_rate.cpu.map_or_else(
+                || format!("{:.0} runs per wall second", json_rate.wall),
+                |r| format!("{r:.0} runs per CPU second")
+            )
+        );
         println!(
             "    (for scale, not the target: {workers} workers, one per core, reach {:.0} runs per wall second)",
             workers_rate.wall

@@ -655,6 +655,40 @@ pub fn decode_names(
     decode_exact(json, ty, program, &mut shared)
 }
 
+/// Checks that `value`, made by an in-process connector ([`crate::connectors::ValueConnector`])
+/// rather than decoded from JSON, is a value of type `ty`, as strictly as [`decode`] reads
+/// JSON: every problem with its path. Beyond the kind of each value: a record has exactly
+/// the declared fields, in declaration order (`none` for an absent optional one); an enum
+/// value names a variant of the declared enum at its place; a security string is valid for
+/// its kind.
+pub fn check(value: &Value, ty: &Type, program: &Program) -> Result<(), Vec<DecodeError>> {
+    let mut shared = FxHashSet::default();
+    let mut quick = Decoder {
+        program,
+        errors: Vec::new(),
+        dropped: 0,
+        shared: &mut shared,
+        paths: false,
+        failed: false,
+        exact: true,
+    };
+    quick.check(value, ty, &mut String::new(), 0);
+    if !quick.failed {
+        return Ok(());
+    }
+    let mut checker = Decoder { paths: true, ..quick };
+    let mut path = String::with_capacity(64);
+    path.push('$');
+    checker.check(value, ty, &mut path, 0);
+    if checker.dropped > 0 {
+        checker.errors.push(DecodeError {
+            path: "$".to_string(),
+            message: format!("… and {} more problems", checker.dropped),
+        });
+    }
+    Err(checker.errors)
+}
+
 /// Copies of the names in a program's types (record fields, enums, variants) that decoded
 /// values share (see [`decode_names`]). The set is bounded by the program.
 #[derive(Default)]
@@ -963,6 +997,106 @@ impl Decoder<'_> {
         }
     }
 
+    fn mismatch(&mut self, path: &str, what: &str, got: &Value) {
+        self.error(path, format!("expected {what}, got {}", got.kind_name()));
+    }
+
+    /// See [`check`].
+    fn check(&mut self, value: &Value, ty: &Type, path: &mut String, depth: usize) {
+        if depth > MAX_DECODE_DEPTH {
+            self.error(path, format!("nested more than {MAX_DECODE_DEPTH} levels deep"));
+            return;
+        }
+        match (ty, value) {
+            (Type::Json, Value::Json(_))
+            | (Type::Optional { .. } | Type::None, Value::None)
+            | (Type::Unit, Value::Unit)
+            | (Type::Bool, Value::Bool(_))
+            | (Type::Int, Value::Int(_))
+            | (Type::Float, Value::Float(_))
+            | (Type::String, Value::Str(_))
+            | (Type::Secret, Value::Secret(_))
+            | (Type::Duration, Value::Duration(_))
+            | (Type::Time, Value::Time(_)) => {}
+            (Type::Optional { inner }, value) => self.check(value, inner, path, depth + 1),
+            (Type::Security { security: kind }, Value::Sec { kind: got, text }) if got == kind => {
+                if let Err(why) = security::validate(kind.name(), text) {
+                    let noun = security_noun(*kind);
+                    self.error(path, format!("expected {noun}, got {text:?} ({why})"));
+                }
+            }
+            (Type::Security { security: kind }, other) => self.mismatch(path, security_noun(*kind), other),
+            (Type::List { item }, Value::List(items)) => {
+                for (i, element) in items.iter().enumerate() {
+                    let len = path.len();
+                    if self.paths {
+                        push_index(path, i);
+                    }
+                    self.check(element, item, path, depth + 1);
+                    path.truncate(len);
+                }
+            }
+            (Type::Record { fields }, value) => self.check_record(value, fields, path, depth),
+            (Type::Run, value) => self.check_record(value, &Type::run_fields(), path, depth),
+            (Type::Error, value) => self.check_record(value, &Type::error_fields(), path, depth),
+            (Type::Named { id, name }, value) => match self.program.types.get(id.0 as usize) {
+                Some(def) => self.check(value, &def.ty, path, depth + 1),
+                None => self.error(path, format!("the type `{name}` is not defined")),
+            },
+            (Type::Enum { id, name }, Value::Enum { enum_name, variant, ordinal }) => {
+                let Some(def) = self.program.enums.get(id.0 as usize) else {
+                    return self.error(path, format!("the enum `{name}` is not defined"));
+                };
+                let at = def.variants.get(*ordinal as usize);
+                if **enum_name != *def.name || at.is_none_or(|v| *v.name != **variant) {
+                    let names: Vec<&str> = def.variants.iter().map(|v| v.name.as_str()).collect();
+                    self.error(
+                        path,
+                        format!(
+                            "expected one of {} ({name}) at its place, got {enum_name}.{variant} at {ordinal}",
+                            names.join(", ")
+                        ),
+                    );
+                }
+            }
+            (Type::Enum { name, .. }, other) => self.mismatch(path, &format!("a `{name}` value"), other),
+            (Type::Never | Type::Unknown, _) => {
+                self.error(path, format!("values of type `{ty}` cannot be checked"));
+            }
+            (ty, other) => self.mismatch(path, &format!("a value of type `{ty}`"), other),
+        }
+    }
+
+    fn check_record(
+        &mut self,
+        value: &Value,
+        fields: &[parry_compiler::ir::FieldType],
+        path: &mut String,
+        depth: usize,
+    ) {
+        let Value::Record(got) = value else {
+            return self.mismatch(path, "a record", value);
+        };
+        let names_match =
+            got.len() == fields.len() && got.iter().zip(fields).all(|((k, _), f)| **k == *f.name);
+        if !names_match {
+            let want: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+            let have: Vec<&str> = got.iter().map(|(k, _)| &**k).collect();
+            return self.error(
+                path,
+                format!("expected the fields {} in this order, got {}", want.join(", "), have.join(", ")),
+            );
+        }
+        for ((_, v), field) in got.iter().zip(fields) {
+            let len = path.len();
+            if self.paths {
+                push_key(path, &field.name);
+            }
+            self.check(v, &field.ty, path, depth + 1);
+            path.truncate(len);
+        }
+    }
+
     /// Whether a field of type `ty` may be absent: optional, `json` or `none`, also through
     /// declared type names.
     fn may_be_missing(&self, ty: &Type) -> bool {
@@ -1158,6 +1292,59 @@ mod tests {
             json!([{"name": "a", "sha256": hash}, {"name": "b", "sha256": hash, "x": 1}]),
             &Type::list(attachment())
         ));
+    }
+
+    #[test]
+    fn a_value_from_a_typed_connector_is_checked_like_decoded_json() {
+        let program = program();
+        let hash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let alert = json!({
+            "reporter": "alice@example.com", "subject": "Invoice", "tags": ["phish"],
+            "urls": ["http://evil.example/a"], "verdict": "malicious",
+            "attachments": [{"name": "a.pdf", "sha256": hash}],
+            "received": "2026-11-27T13:22:07Z", "window": "1h30m", "count": 3, "raw": {"x": [1, 2]}
+        });
+        // What decoding makes passes the check, whatever it is.
+        let good = decode(&alert, &alert_type(), &program).unwrap();
+        assert_eq!(check(&good, &alert_type(), &program), Ok(()));
+        let without_urls = {
+            let mut j = alert.clone();
+            j.as_object_mut().unwrap().remove("urls");
+            decode(&j, &alert_type(), &program).unwrap()
+        };
+        assert_eq!(check(&without_urls, &alert_type(), &program), Ok(()), "an absent optional field is none");
+
+        // Each kind of mistake, found with its path.
+        let with = |name: &str, value: Value| {
+            let Value::Record(fields) = &good else { panic!("a record") };
+            let fields: Vec<(Text, Value)> = fields
+                .iter()
+                .map(|(k, v)| (k.clone(), if &**k == name { value.clone() } else { v.clone() }))
+                .collect();
+            Value::Record(Arc::new(fields))
+        };
+        let problems = |value: &Value| -> Vec<String> {
+            check(value, &alert_type(), &program).unwrap_err().iter().map(ToString::to_string).collect()
+        };
+        let bad_email = Value::Sec { kind: SecurityKind::Email, text: Text::from("not an address") };
+        assert!(
+            problems(&with("reporter", bad_email))[0].starts_with("$.reporter: expected an email address")
+        );
+        let plain = problems(&with("reporter", Value::str("alice@example.com")));
+        assert_eq!(plain, ["$.reporter: expected an email address, got a string"]);
+        let tags = problems(&with("tags", Value::list(vec![Value::str("a"), Value::Int(3)])));
+        assert_eq!(tags, ["$.tags[1]: expected a value of type `string`, got an int"]);
+        let misplaced = Value::variant("Verdict", "malicious", 0);
+        assert!(problems(&with("verdict", misplaced))[0].starts_with("$.verdict: expected one of unknown"));
+        let float = problems(&with("count", Value::Float(3.0)));
+        assert_eq!(float, ["$.count: expected a value of type `int`, got a float"]);
+        let attachment = Value::record([("sha256", Value::str(hash)), ("name", Value::str("a.pdf"))]);
+        let swapped = problems(&with("attachments", Value::list(vec![attachment])));
+        assert_eq!(
+            swapped,
+            ["$.attachments[0]: expected the fields name, sha256 in this order, got sha256, name"]
+        );
+        assert_eq!(problems(&Value::Int(1)), ["$: expected a record, got an int"]);
     }
 
     #[test]

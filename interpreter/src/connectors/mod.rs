@@ -52,6 +52,32 @@ pub trait Connector: Send + Sync {
     /// Run `action` with `args`; the result is the action's return value as JSON
     /// (`null` for `unit`).
     async fn call(&self, action: &str, args: &Args) -> Result<Value, ConnectorError>;
+
+    /// The same connector reached with the engine's own values, when it is written against
+    /// them (see [`ValueConnector`]). The engine then makes its calls through that, and
+    /// [`Connector::call`] only where it has JSON in hand (`parry undo`, notifications).
+    fn values(&self) -> Option<&dyn ValueConnector> {
+        None
+    }
+}
+
+/// A connector written in Rust against the engine's values, in the same process: it is
+/// called with the arguments as values, in parameter order, and returns its result as a
+/// value of the action's declared type, so no JSON is built for the call or parsed from its
+/// answer. A typed connector still implements [`Connector::call`], with the same effects.
+///
+/// The engine checks every result against the declared type as strictly as it decodes JSON
+/// ([`crate::value::check`]): a record has exactly its declared fields in order (`none` for
+/// an absent optional one), an enum value is a variant of its enum at its place, and a
+/// security string is valid for its kind. A result that fails is the call's `bad_result`
+/// error, as for JSON.
+#[async_trait::async_trait]
+pub trait ValueConnector: Send + Sync {
+    async fn call_values(
+        &self,
+        action: &str,
+        args: &[crate::value::Value],
+    ) -> Result<crate::value::Value, ConnectorError>;
 }
 
 /// Why an action call failed. `kind` is a short machine-readable word: `not_found`,

@@ -5,7 +5,7 @@ use super::eval::{ActionCall, ApprovalAsk, Flow, Host, R, RunError, RunState};
 use super::{Engine, Labels, now_ms};
 use crate::store::{
     ApprovalRow, ApprovalStatus, CallKey, Decision, EntryState, Intent, JournalJson, JournalWrite,
-    NewApproval, Outcome, StoreError, compact_text,
+    NewApproval, Outcome, StoreError, compact_text, value_text_with,
 };
 use crate::value::{self, Decoded, Value};
 use parry_compiler::ir::{ApprovalDecision, EffectKind, Type};
@@ -90,6 +90,14 @@ impl<'e> EngineHost<'e> {
         }
     }
 
+    /// `value` as compact JSON text (of [`Value::to_json`]), for the journal and the case.
+    fn value_text(&self, value: &Value) -> Arc<str> {
+        match self.scratch.lock() {
+            Ok(mut scratch) => value_text_with(value, &mut scratch),
+            Err(_) => value_text_with(value, &mut String::new()),
+        }
+    }
+
     /// The journal writes not committed yet, for the commit that ends the run.
     pub(super) fn take_pending(&self) -> Vec<JournalWrite> {
         self.pending.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default()
@@ -153,24 +161,45 @@ impl<'e> EngineHost<'e> {
     }
 }
 
+/// What a connector answered: JSON, or a value from a [`crate::connectors::ValueConnector`].
+enum Returned {
+    Json(Json),
+    Value(Value),
+}
+
 fn decode_result(call: &ActionCall<'_>, json: &Json, engine: &Engine) -> R<Decoded> {
     if call.action.ret == Type::Unit {
         return Ok(Decoded { value: Value::Unit, exact: json.is_null() });
     }
-    value::decode_names(json, &call.action.ret, &engine.program, &engine.names).map_err(|errors| {
-        let problems: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
-        let mut e = RunError::new(
-            "bad_result",
-            format!(
-                "`{}` returned a result that is not a `{}`:\n{}",
-                call.qualified(),
-                call.action.ret,
-                problems.join("\n")
-            ),
-        );
-        e.action = Some(call.qualified());
-        Flow::Error(e)
-    })
+    value::decode_names(json, &call.action.ret, &engine.program, &engine.names)
+        .map_err(|errors| bad_result(call, &errors))
+}
+
+/// A value a typed connector returned, checked against the action's type (its own value:
+/// the action's `unit` when it returns nothing).
+fn check_result(call: &ActionCall<'_>, value: &Value, engine: &Engine) -> R<Value> {
+    if call.action.ret == Type::Unit {
+        return Ok(Value::Unit);
+    }
+    match value::check(value, &call.action.ret, &engine.program) {
+        Ok(()) => Ok(value.clone()),
+        Err(errors) => Err(bad_result(call, &errors)),
+    }
+}
+
+fn bad_result(call: &ActionCall<'_>, errors: &[value::DecodeError]) -> Flow {
+    let problems: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+    let mut e = RunError::new(
+        "bad_result",
+        format!(
+            "`{}` returned a result that is not a `{}`:\n{}",
+            call.qualified(),
+            call.action.ret,
+            problems.join("\n")
+        ),
+    );
+    e.action = Some(call.qualified());
+    Flow::Error(e)
 }
 
 fn record(
@@ -210,15 +239,19 @@ impl Host for EngineHost<'_> {
         let (started, clock) = self.clock();
         let labels = engine.labels.of(&call);
         // The arguments are recorded once, for the case and the journal, which share them:
-        // as the call's own values for a store that keeps values, else as text. The JSON goes
-        // to the connector and is dropped after the call.
-        let arguments = Json::Object(call.args_json());
+        // as the call's own values for a store that keeps values, else as text. A connector
+        // that takes JSON gets them as JSON, dropped after the call; one that takes values
+        // ([`crate::connectors::ValueConnector`]) gets the values.
+        let connector = engine.connectors.resolve(call.connector);
+        let typed = connector.as_ref().ok().and_then(|c| c.values());
         let keep_values = store.keeps_values();
-        let recorded_args = if keep_values {
-            let fields = labels.params.iter().cloned().zip(call.args.iter().cloned()).collect();
-            RecordedJson::of_value(Value::Record(Arc::new(fields)))
-        } else {
-            RecordedJson::from_compact(self.text(&arguments))
+        let arguments = (typed.is_none() || !keep_values).then(|| Json::Object(call.args_json()));
+        let recorded_args = match &arguments {
+            Some(json) if !keep_values => RecordedJson::from_compact(self.text(json)),
+            _ => {
+                let fields = labels.params.iter().cloned().zip(call.args.iter().cloned()).collect();
+                RecordedJson::of_value(Value::Record(Arc::new(fields)))
+            }
         };
         let mut rec = record(&call, call_id, &labels, recorded_args.clone(), self.time_text(started));
 
@@ -305,31 +338,50 @@ impl Host for EngineHost<'_> {
             }
             Later::Done(intent)
         };
-        let no_args = serde_json::Map::new();
-        let args = arguments.as_object().unwrap_or(&no_args);
-        let result = match engine.connectors.resolve(call.connector) {
-            Ok(connector) => connector.call(&call.action.name, args).await,
-            Err(e) => Err(e),
+        let result = match (connector, typed) {
+            (Err(e), _) => Err(e),
+            (Ok(_), Some(typed)) => {
+                typed.call_values(&call.action.name, &call.args).await.map(Returned::Value)
+            }
+            (Ok(connector), None) => {
+                let no_args = serde_json::Map::new();
+                let args = arguments.as_ref().and_then(Json::as_object).unwrap_or(&no_args);
+                connector.call(&call.action.name, args).await.map(Returned::Json)
+            }
         };
         let (finished, finished_clock) = self.clock();
         rec.finished_at = Some(self.time_text(finished));
         rec.duration_ms =
             Some(u64::try_from(finished_clock.duration_since(clock).as_millis()).unwrap_or(u64::MAX));
         match result {
-            Ok(json) => {
-                // As the arguments: recorded once, for the journal and the case. The decoded
+            Ok(returned) => {
+                // As the arguments: recorded once, for the journal and the case. A decoded
                 // value stands for the JSON where it is exactly that JSON; else (or for a
                 // store that keeps text) the JSON is written as text.
-                let decoded = decode_result(&call, &json, engine);
-                let recorded = match &decoded {
-                    Ok(d) if keep_values && d.exact => RecordedJson::of_value(d.value.clone()),
-                    _ => RecordedJson::from_compact(self.text(&json)),
+                let (decoded, recorded) = match returned {
+                    Returned::Json(json) => {
+                        let decoded = decode_result(&call, &json, engine);
+                        let recorded = match &decoded {
+                            Ok(d) if keep_values && d.exact => RecordedJson::of_value(d.value.clone()),
+                            _ => RecordedJson::from_compact(self.text(&json)),
+                        };
+                        (decoded.map(|d| d.value), recorded)
+                    }
+                    Returned::Value(value) => {
+                        let checked = check_result(&call, &value, engine);
+                        let recorded = if keep_values {
+                            RecordedJson::of_value(value)
+                        } else {
+                            RecordedJson::from_compact(self.value_text(&value))
+                        };
+                        (checked, recorded)
+                    }
                 };
                 let shared = recorded.clone();
                 self.journal_outcome(later, || Outcome::Returned(JournalJson::Recorded(shared)), finished);
                 rec.result = Some(recorded);
                 run.with_case(|c| c.actions.push(rec));
-                decoded.map(|d| d.value)
+                decoded
             }
             Err(err) => {
                 self.journal_outcome(later, || Outcome::Failed(err.to_string()), finished);

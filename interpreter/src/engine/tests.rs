@@ -4,7 +4,7 @@ use super::*;
 use crate::connectors::Args;
 use crate::store::{ApprovalFilter, MemoryStore};
 use parry_compiler::compile_sources;
-use parry_compiler::ir::{Callee, ExprKind, StmtKind};
+use parry_compiler::ir::{Callee, ExprKind, SecurityKind, StmtKind};
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -626,4 +626,91 @@ async fn a_case_and_its_journal_are_the_same_in_either_store() {
         seen.push((comparable(case), comparable(journal)));
     }
     assert_eq!(seen[0], seen[1], "memory and SQLite keep the same case and journal");
+}
+
+/// An `intel` connector written against the engine's values: it records the arguments it
+/// gets and answers `rep` with a value (`bad` makes the answer not a `Rep`).
+struct TypedIntel {
+    args: Mutex<Vec<Vec<Value>>>,
+    bad: bool,
+}
+
+#[async_trait::async_trait]
+impl Connector for TypedIntel {
+    async fn call(&self, _action: &str, _args: &Args) -> Result<Json, ConnectorError> {
+        Err(ConnectorError::new("internal", "a typed connector is called with values", false))
+    }
+
+    fn values(&self) -> Option<&dyn connectors::ValueConnector> {
+        Some(self)
+    }
+}
+
+#[async_trait::async_trait]
+impl connectors::ValueConnector for TypedIntel {
+    async fn call_values(&self, action: &str, args: &[Value]) -> Result<Value, ConnectorError> {
+        self.args.lock().unwrap().push(args.to_vec());
+        let evil = args.first().and_then(Value::as_str).is_some_and(|u| u.contains("evil"));
+        match action {
+            "rep" if self.bad => {
+                Ok(Value::record([("verdict", Value::str("malicious")), ("score", Value::Int(9))]))
+            }
+            "rep" if evil => Ok(Value::record([
+                ("verdict", Value::variant("Verdict", "malicious", 3)),
+                ("score", Value::Int(9)),
+            ])),
+            "rep" => Ok(Value::record([
+                ("verdict", Value::variant("Verdict", "benign", 1)),
+                ("score", Value::Int(1)),
+            ])),
+            _ => Err(ConnectorError::unavailable("feed unreachable")),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_typed_connector_gets_values_and_its_results_are_checked() {
+    let (program, config) = compile(TOUR);
+    let dir = tempfile::tempdir().unwrap();
+    let stores: [Arc<dyn Store>; 2] = [
+        Arc::new(MemoryStore::new()),
+        Arc::new(crate::store::SqliteStore::open(&dir.path().join("state.db")).unwrap()),
+    ];
+    let mut seen = Vec::new();
+    for store in stores {
+        let intel = Arc::new(TypedIntel { args: Mutex::new(Vec::new()), bad: false });
+        let fw = Fake::new(|_, _| Ok(Json::Null));
+        let mut set = ConnectorSet::new();
+        set.insert("intel", intel.clone());
+        set.insert("fw", fw.clone());
+        let engine = engine_with(program.clone(), config.clone(), set, store.clone(), false);
+        let out = engine.start(PlaybookId(0), tour_alert()).await.unwrap();
+        // The same run as with JSON connectors (`every_construct_builds_the_case`).
+        assert_eq!(out.disposition, Disposition::Resolved, "{:?}", out.case.error);
+        assert_eq!(out.case.notes, vec!["kind=bad total=20 caught=unknown tags=x,y n=2 dflt".to_string()]);
+        assert_eq!(fw.calls("block"), 1);
+        let args = intel.args.lock().unwrap().clone();
+        assert_eq!(
+            args[0],
+            vec![Value::Sec { kind: SecurityKind::Url, text: "http://evil.example/a".into() }]
+        );
+        let case = store.load_case(&out.run_id).unwrap().unwrap();
+        assert_eq!(case["actions"][0]["arguments"], json!({"u": "http://evil.example/a"}));
+        assert_eq!(case["actions"][0]["result"], json!({"verdict": "malicious", "score": 9}));
+        let journal = serde_json::to_value(store.journal(&out.run_id).unwrap()).unwrap();
+        assert_eq!(journal[0]["result"], json!({"verdict": "malicious", "score": 9}));
+        seen.push((comparable(case), comparable(journal)));
+    }
+    assert_eq!(seen[0], seen[1], "memory and SQLite keep the same case and journal");
+
+    // A result that is not of the declared type is the call's error, with its path.
+    let mut set = ConnectorSet::new();
+    set.insert("intel", Arc::new(TypedIntel { args: Mutex::new(Vec::new()), bad: true }));
+    set.insert("fw", Fake::new(|_, _| Ok(Json::Null)));
+    let engine = engine_with(program, config, set, Arc::new(MemoryStore::new()), false);
+    let out = engine.start(PlaybookId(0), tour_alert()).await.unwrap();
+    assert_eq!(out.disposition, Disposition::Failed);
+    let error = out.case.error.clone().unwrap_or_default();
+    assert!(error.contains("bad_result") || error.contains("is not a `intel.Rep`"), "{error}");
+    assert!(error.contains("$.verdict: expected a `Verdict` value, got a string"), "{error}");
 }

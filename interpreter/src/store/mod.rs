@@ -364,8 +364,18 @@ const SCRATCH_KEPT: usize = 64 * 1024;
 /// `json` written as compact text through `scratch`, a buffer kept from one call to the next,
 /// so that the text is one allocation of the exact size. A large value's buffer is not kept.
 pub(crate) fn compact_text(json: &Json, scratch: &mut String) -> Arc<str> {
+    text_through(scratch, |out| json_text::write_json(out, json))
+}
+
+/// The compact JSON text of `value.to_json()`, written without building that JSON value,
+/// through `scratch` as [`compact_text`].
+pub(crate) fn value_text_with(value: &crate::value::Value, scratch: &mut String) -> Arc<str> {
+    text_through(scratch, |out| json_text::write_value(out, value))
+}
+
+fn text_through(scratch: &mut String, write: impl FnOnce(&mut String)) -> Arc<str> {
     scratch.clear();
-    json_text::write_json(scratch, json);
+    write(scratch);
     let text = Arc::from(scratch.as_str());
     if scratch.capacity() > SCRATCH_KEPT {
         *scratch = String::new();
@@ -375,9 +385,7 @@ pub(crate) fn compact_text(json: &Json, scratch: &mut String) -> Arc<str> {
 
 /// The compact JSON text of `value.to_json()`, written without building that JSON value.
 pub(crate) fn value_text(value: &crate::value::Value) -> Arc<str> {
-    let mut text = String::with_capacity(256);
-    json_text::write_value(&mut text, value);
-    Arc::from(text)
+    value_text_with(value, &mut String::with_capacity(256))
 }
 
 /// A JSON value on its way into the journal: a value, or JSON recorded as the case records
