@@ -14,6 +14,7 @@ use parry_compiler::ir::{
     InterpPart, MockPattern, MockResult, Pattern, PlaybookId, Program, Stmt, StmtKind, Type, UnaryOp,
 };
 use parry_compiler::project::Config;
+use rustc_hash::FxHashMap;
 use serde_json::Value as Json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -238,10 +239,56 @@ impl RunState {
     }
 }
 
-/// Cached values of consts (they are pure; computed once per program).
+/// What is worked out once per program and shared by its runs: the values of consts (they
+/// are pure), and how each block's statements and each loop are scheduled (from the program
+/// alone). Blocks are known by address: the program outlives the cache, and an entry also
+/// keeps the address and length of its statements, so it is never taken for another block.
 #[derive(Default)]
 pub struct ConstCache {
     values: Mutex<HashMap<u32, Value>>,
+    /// Per block: how many statements from each one form a group of independent reads
+    /// ([`independent_reads`]).
+    groups: Plans<Arc<[u32]>>,
+    /// Per loop body: the slots it reads if its iterations may overlap ([`overlappable_body`]).
+    bodies: Plans<Option<Arc<[ir::Slot]>>>,
+}
+
+/// Schedules by block address.
+type Plans<T> = Mutex<FxHashMap<usize, Scheduled<T>>>;
+
+/// A block's schedule, with the block's statements it was made for.
+struct Scheduled<T> {
+    stmts: (usize, usize),
+    plan: T,
+}
+
+impl ConstCache {
+    /// `make(block)`, made once per block.
+    fn scheduled<T: Clone>(map: &Plans<T>, block: &Block, make: impl FnOnce(&Block) -> T) -> T {
+        let key = std::ptr::from_ref(block) as usize;
+        let stmts = (block.stmts.as_ptr() as usize, block.stmts.len());
+        let mut map = map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(s) = map.get(&key).filter(|s| s.stmts == stmts) {
+            return s.plan.clone();
+        }
+        let plan = make(block);
+        map.insert(key, Scheduled { stmts, plan: plan.clone() });
+        plan
+    }
+
+    /// Per statement of `block`, the size of the group of independent reads it starts.
+    fn groups(&self, program: &Program, block: &Block) -> Arc<[u32]> {
+        Self::scheduled(&self.groups, block, |b| {
+            (0..b.stmts.len())
+                .map(|i| u32::try_from(independent_reads(program, &b.stmts[i..])).unwrap_or(1))
+                .collect()
+        })
+    }
+
+    /// [`overlappable_body`] of `body`.
+    fn overlappable(&self, program: &Program, body: &Block) -> Option<Arc<[ir::Slot]>> {
+        Self::scheduled(&self.bodies, body, |b| overlappable_body(program, b).map(Arc::from))
+    }
 }
 
 /// The evaluator for one run (or one test).
@@ -269,10 +316,11 @@ impl<'a> Machine<'a> {
                 return err("the program nests too deeply to run");
             }
             let stmts = &block.stmts;
+            let groups = self.consts.groups(self.program, block);
             let mut last = Value::Unit;
             let mut i = 0;
             while i < stmts.len() {
-                let group = independent_reads(self.program, &stmts[i..]);
+                let group = groups.get(i).map_or(1, |g| *g as usize);
                 if group > 1 {
                     self.concurrent_lets(frame, &stmts[i..i + group], depth).await?;
                     last = Value::Unit;
@@ -796,8 +844,11 @@ impl<'a> Machine<'a> {
             Some(c) => self.eval(frame, c, depth).await?.as_int().unwrap_or(1).max(1) as usize,
             None => usize::try_from(self.config.policy.default_concurrency).unwrap_or(8).max(1),
         };
-        let overlap =
-            if kept.len() > 1 && concurrency > 1 { overlappable_body(self.program, &lp.body) } else { None };
+        let overlap = if kept.len() > 1 && concurrency > 1 {
+            self.consts.overlappable(self.program, &lp.body)
+        } else {
+            None
+        };
         if let Some(reads) = overlap {
             let mut frames: Vec<Frame> = kept
                 .iter()
