@@ -305,12 +305,13 @@ async fn throughput_fresh(
     batch: u64,
     budget: Duration,
 ) -> Result<Rate, String> {
-    check_run(&engine(compiled, Arc::new(MemoryStore::new()), Duration::ZERO, Answering::Values)).await?;
+    let first = engine(compiled, Arc::new(MemoryStore::new()), Duration::ZERO, Answering::Values);
+    check_run(&first).await?;
     let cpu = thread_cpu_time();
     let started = Instant::now();
     let mut runs = 0u64;
     while started.elapsed() < budget {
-        let e = engine(compiled, Arc::new(MemoryStore::new()), Duration::ZERO, Answering::Values);
+        let e = first.with_store(Arc::new(MemoryStore::new()));
         for _ in 0..batch {
             e.start(PlaybookId(0), alert()).await.map_err(|e| e.to_string())?;
             runs += 1;

@@ -319,6 +319,7 @@ pub struct Engine {
 /// The connector, action, effect and parameter names of every action of a program, made
 /// once per engine: a call's journal entry and case record share these instead of copying
 /// the names each time.
+#[derive(Clone)]
 pub(crate) struct CallLabels {
     /// Per connector, per action.
     actions: Vec<Vec<ActionLabels>>,
@@ -418,6 +419,23 @@ impl Engine {
             action_hint: AtomicUsize::new(0),
             names: value::Names::new(),
             labels,
+        }
+    }
+
+    /// The same program, configuration, connectors and options over another store, without
+    /// working anything out again (the program's hashes, its names).
+    pub fn with_store(&self, store: Arc<dyn Store>) -> Engine {
+        Engine {
+            program: self.program.clone(),
+            config: self.config.clone(),
+            connectors: self.connectors.clone(),
+            store,
+            options: self.options.clone(),
+            consts: ConstCache::default(),
+            hashes: self.hashes.clone(),
+            action_hint: AtomicUsize::new(self.action_hint.load(Ordering::Relaxed)),
+            names: value::Names::new(),
+            labels: self.labels.clone(),
         }
     }
 

@@ -714,3 +714,23 @@ async fn a_typed_connector_gets_values_and_its_results_are_checked() {
     assert!(error.contains("bad_result") || error.contains("is not a `intel.Rep`"), "{error}");
     assert!(error.contains("$.verdict: expected a `Verdict` value, got a string"), "{error}");
 }
+
+#[tokio::test]
+async fn an_engine_over_another_store_runs_the_same_and_keeps_its_runs_there() {
+    let (program, config) = compile(TOUR);
+    let (set, _, fw) = tour_connectors();
+    let first: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let engine = engine_with(program, config, set, first.clone(), false);
+    let second: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let other = engine.with_store(second.clone());
+    let a = engine.start(PlaybookId(0), tour_alert()).await.unwrap();
+    let b = other.start(PlaybookId(0), tour_alert()).await.unwrap();
+    assert_eq!((a.disposition, b.disposition), (Disposition::Resolved, Disposition::Resolved));
+    assert_eq!(
+        comparable(first.load_case(&a.run_id).unwrap().unwrap()),
+        comparable(second.load_case(&b.run_id).unwrap().unwrap())
+    );
+    assert_eq!(first.list_runs(&crate::store::RunFilter::default()).unwrap().len(), 1);
+    assert_eq!(second.list_runs(&crate::store::RunFilter::default()).unwrap().len(), 1);
+    assert_eq!(fw.calls("block"), 2, "both engines call the same connectors");
+}
