@@ -45,35 +45,50 @@ struct Inner {
     next_run: u64,
     next_seq: i64,
     next_approval: i64,
-    /// Run `n` (its id is the decimal `n`) is at index `n - 1`.
+    /// Run `n` (its id is the decimal `n`) is at index `n - 1`, with its journal and case.
     runs: Vec<StoredRun>,
-    /// Each run's journal, by run id.
-    journal: FxHashMap<String, RunJournal>,
+    /// The journals and cases of run ids this store never created: the API takes them (as
+    /// SQLite does), though the engine only journals runs it created.
+    others: FxHashMap<String, RunData>,
     values: BTreeMap<(String, String), Json>,
     approvals: Vec<ApprovalRow>,
-    /// Cases by run id: as the engine finished them, or as JSON text when saved as a value.
-    cases: FxHashMap<String, KeptCase>,
     undo_log: BTreeMap<(String, i64), UndoState>,
     /// The number of journal entries of the last run finished: how much room to make up
     /// front for the next one's.
     journal_hint: usize,
     /// Where journal values are written before they are kept.
     scratch: String,
+    /// Where a batch's writes are checked ([`Inner::check_writes`]).
+    states: Vec<(u64, EntryState)>,
 }
 
 /// A run's journal gets an index from this many entries on.
 const INDEX_FROM: usize = 32;
 
-/// A run as kept: its record without the alert, and the alert as compact JSON text.
+/// A run as kept: its record without the alert, the alert as compact JSON text, and its
+/// journal and case.
 struct StoredRun {
     /// `alert` is `null` here.
     record: RunRecord,
     alert: Arc<str>,
+    data: RunData,
+}
+
+/// A run's journal and case.
+#[derive(Default)]
+struct RunData {
+    journal: RunJournal,
+    /// As the engine finished it, or as JSON text when saved as a value.
+    case: Option<KeptCase>,
 }
 
 impl StoredRun {
-    fn new(record: &RunRecord) -> StoredRun {
+    fn new(record: &RunRecord, journal_hint: usize) -> StoredRun {
         StoredRun {
+            data: RunData {
+                journal: RunJournal { entries: Vec::with_capacity(journal_hint), index: BTreeMap::new() },
+                case: None,
+            },
             alert: compact_text(&record.alert, &mut String::new()),
             record: RunRecord {
                 id: record.id.clone(),
@@ -208,6 +223,14 @@ struct RunJournal {
     index: BTreeMap<String, BTreeMap<String, usize>>,
 }
 
+/// The key a journal write is for.
+fn write_key(write: &JournalWrite) -> &CallKey {
+    match write {
+        JournalWrite::Done { intent, .. } | JournalWrite::Intent(intent) => &intent.key,
+        JournalWrite::Complete { key, .. } => key,
+    }
+}
+
 /// A hash of a key's call site and loop indices (its place within its run).
 fn slot_hash(key: &CallKey) -> u64 {
     use std::hash::{Hash as _, Hasher as _};
@@ -326,19 +349,42 @@ impl Inner {
         self.runs.get(index).filter(|r| r.id == run_id).map(|_| index)
     }
 
+    /// The journal and case of `run_id`, if it has any.
+    fn data(&self, run_id: &str) -> Option<&RunData> {
+        match self.run_index(run_id) {
+            Some(i) => self.runs.get(i).map(|r| &r.data),
+            None => self.others.get(run_id),
+        }
+    }
+
+    /// The journal and case of `run_id`, made for a run id this store did not create.
+    fn data_mut(&mut self, run_id: &str) -> &mut RunData {
+        match self.run_index(run_id) {
+            Some(i) if i < self.runs.len() => &mut self.runs[i].data,
+            _ => self.others.entry(run_id.to_string()).or_default(),
+        }
+    }
+
+    fn journal_of(&self, run_id: &str) -> Option<&RunJournal> {
+        self.data(run_id).map(|d| &d.journal)
+    }
+
     fn entry(&self, key: &CallKey) -> Option<&Kept> {
         self.entry_hashed(key, slot_hash(key))
     }
 
     /// [`Inner::entry`] of a key whose [`slot_hash`] is known.
     fn entry_hashed(&self, key: &CallKey, hash: u64) -> Option<&Kept> {
-        let run = self.journal.get(&*key.run_id)?;
+        let run = self.journal_of(&key.run_id)?;
         run.entries.get(run.position(key, hash)?)?.as_ref()
     }
 
-    fn entry_mut(&mut self, key: &CallKey) -> Option<&mut Kept> {
-        let run = self.journal.get_mut(&*key.run_id)?;
-        let at = run.position(key, slot_hash(key))?;
+    fn entry_mut(&mut self, key: &CallKey, hash: u64) -> Option<&mut Kept> {
+        let run = match self.run_index(&key.run_id) {
+            Some(i) => &mut self.runs.get_mut(i)?.data.journal,
+            None => &mut self.others.get_mut(&*key.run_id)?.journal,
+        };
+        let at = run.position(key, hash)?;
         run.entries.get_mut(at)?.as_mut()
     }
 
@@ -346,14 +392,7 @@ impl Inner {
     /// same call (refused when the call is done): its `seq`.
     fn put_entry(&mut self, entry: Kept) -> StoreResult<i64> {
         let seq = entry.seq;
-        let hint = self.journal_hint;
-        let run = match self.journal.get_mut(&*entry.key.run_id) {
-            Some(run) => run,
-            None => self
-                .journal
-                .entry(entry.key.run_id.to_string())
-                .or_insert_with(|| RunJournal { entries: Vec::with_capacity(hint), index: BTreeMap::new() }),
-        };
+        let run = &mut self.data_mut(&entry.key.run_id).journal;
         run.replace(&entry.key, entry.hash)?;
         run.push(entry);
         Ok(seq)
@@ -363,21 +402,21 @@ impl Inner {
 impl Inner {
     /// Refuses a batch that breaks a rule of the journal anywhere, before any of it is
     /// applied (a batch is all or nothing).
-    fn check_writes(&self, writes: &[JournalWrite]) -> StoreResult<()> {
-        // What the batch itself did to each key so far, newest last, with the keys' hashes:
-        // a batch holds a few writes, searched by hash before text.
-        let mut states: Vec<(u64, &CallKey, EntryState)> = Vec::with_capacity(writes.len());
-        for w in writes {
-            let key = match w {
-                JournalWrite::Done { intent, .. } | JournalWrite::Intent(intent) => &intent.key,
-                JournalWrite::Complete { key, .. } => key,
-            };
+    /// `states` gets, per write, the [`slot_hash`] of its key (for applying it) and the state
+    /// its key is left in.
+    fn check_writes(&self, writes: &[JournalWrite], states: &mut Vec<(u64, EntryState)>) -> StoreResult<()> {
+        for (i, w) in writes.iter().enumerate() {
+            let key = write_key(w);
             let hash = slot_hash(key);
+            // What the batch itself did to the key, newest first (a batch holds a few writes,
+            // compared by hash before text), else what the journal holds.
             let state = states
                 .iter()
+                .zip(writes)
+                .take(i)
                 .rev()
-                .find(|(h, k, _)| *h == hash && *k == key)
-                .map(|(_, _, s)| *s)
+                .find(|((h, _), earlier)| *h == hash && write_key(earlier) == key)
+                .map(|((_, s), _)| *s)
                 .or_else(|| self.entry_hashed(key, hash).map(|e| e.state));
             let ended = |outcome: &Outcome| match outcome {
                 Outcome::Returned(_) => EntryState::Done,
@@ -402,27 +441,28 @@ impl Inner {
                     return Err(StoreError::not_found(format!("no intent is journaled for the call {key}")));
                 }
             };
-            states.push((hash, key, next));
+            states.push((hash, next));
         }
         Ok(())
     }
 
     /// Applies one write of a checked batch, taking its data without copying it: the `seq`
     /// of the entry written.
-    fn apply_write(&mut self, write: JournalWrite, scratch: &mut String) -> StoreResult<i64> {
+    /// `hash` is the [`slot_hash`] of its key.
+    fn apply_write(&mut self, write: JournalWrite, hash: u64, scratch: &mut String) -> StoreResult<i64> {
         match write {
             JournalWrite::Done { intent, outcome, finished_at } => {
                 // Converted first: nothing is changed when the conversion fails.
-                let mut entry = self.entry_from(intent, scratch)?;
+                let mut entry = self.entry_from(intent, hash, scratch)?;
                 take_outcome(&mut entry, outcome, finished_at, scratch)?;
                 self.put_entry(entry)
             }
             JournalWrite::Intent(intent) => {
-                let entry = self.entry_from(intent, scratch)?;
+                let entry = self.entry_from(intent, hash, scratch)?;
                 self.put_entry(entry)
             }
             JournalWrite::Complete { key, outcome, finished_at } => {
-                let entry = self.entry_mut(&key).ok_or_else(|| {
+                let entry = self.entry_mut(&key, hash).ok_or_else(|| {
                     StoreError::not_found(format!("no intent is journaled for the call {key}"))
                 })?;
                 take_outcome(entry, outcome, finished_at, scratch)?;
@@ -438,14 +478,18 @@ impl Inner {
 
     /// [`Inner::write_all`], leaving `writes` empty (with its capacity) whatever the result.
     fn write_drain(&mut self, writes: &mut Vec<JournalWrite>) -> StoreResult<Option<i64>> {
-        if let Err(e) = self.check_writes(writes) {
+        // Kept from one batch to the next, as `scratch`.
+        let mut states = std::mem::take(&mut self.states);
+        states.clear();
+        if let Err(e) = self.check_writes(writes, &mut states) {
             writes.clear();
+            self.states = states;
             return Err(e);
         }
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut last = Ok(None);
-        for w in writes.drain(..) {
-            match self.apply_write(w, &mut scratch) {
+        for (w, (hash, _)) in writes.drain(..).zip(&states) {
+            match self.apply_write(w, *hash, &mut scratch) {
                 Ok(seq) => last = Ok(Some(seq)),
                 Err(e) => {
                     last = Err(e);
@@ -454,15 +498,16 @@ impl Inner {
             }
         }
         self.scratch = scratch;
+        self.states = states;
         last
     }
 
-    fn entry_from(&mut self, intent: Intent, scratch: &mut String) -> StoreResult<Kept> {
+    fn entry_from(&mut self, intent: Intent, hash: u64, scratch: &mut String) -> StoreResult<Kept> {
         let args = kept_json(intent.args, scratch);
         self.next_seq += 1;
         Ok(Kept {
             seq: self.next_seq,
-            hash: slot_hash(&intent.key),
+            hash,
             key: intent.key,
             state: EntryState::Intent,
             effect: intent.effect,
@@ -507,7 +552,7 @@ impl Store for MemoryStore {
         let mut inner = self.lock();
         let record = run.record((inner.next_run + 1).to_string());
         // Built before the run is numbered: run `n` must stay at index `n - 1`.
-        let stored = StoredRun::new(&record);
+        let stored = StoredRun::new(&record, inner.journal_hint);
         inner.next_run += 1;
         inner.runs.push(stored);
         Ok(record)
@@ -595,8 +640,9 @@ impl Store for MemoryStore {
         if let Some(run) = inner.runs.get_mut(index) {
             run.apply(update);
         }
-        inner.journal_hint = inner.journal.get(run_id).map_or(0, |j| j.entries.len());
-        inner.cases.insert(run_id.to_string(), KeptCase::Finished(case.clone()));
+        let data = inner.data_mut(run_id);
+        data.case = Some(KeptCase::Finished(case.clone()));
+        inner.journal_hint = data.journal.entries.len();
         Ok(())
     }
 
@@ -606,7 +652,7 @@ impl Store for MemoryStore {
 
     fn journal(&self, run_id: &str) -> StoreResult<Vec<JournalEntry>> {
         let inner = self.lock();
-        inner.journal.get(run_id).map_or(Ok(Vec::new()), |run| run.live().map(Kept::entry).collect())
+        inner.journal_of(run_id).map_or(Ok(Vec::new()), |run| run.live().map(Kept::entry).collect())
     }
 
     fn unfinished_intents(&self, run_id: Option<&str>) -> StoreResult<Vec<JournalEntry>> {
@@ -614,13 +660,14 @@ impl Store for MemoryStore {
         let is_intent = |e: &&Kept| e.state == EntryState::Intent;
         let mut out: Vec<JournalEntry> = match run_id {
             Some(r) => inner
-                .journal
-                .get(r)
+                .journal_of(r)
                 .map_or(Ok(Vec::new()), |run| run.live().filter(is_intent).map(Kept::entry).collect())?,
             None => inner
-                .journal
-                .values()
-                .flat_map(RunJournal::live)
+                .runs
+                .iter()
+                .map(|r| &r.data)
+                .chain(inner.others.values())
+                .flat_map(|d| d.journal.live())
                 .filter(is_intent)
                 .map(Kept::entry)
                 .collect::<StoreResult<_>>()?,
@@ -696,13 +743,13 @@ impl Store for MemoryStore {
     }
 
     fn save_case(&self, run_id: &str, case: &Json) -> StoreResult<()> {
-        self.lock().cases.insert(run_id.to_string(), KeptCase::Text(case.to_string().into_boxed_str()));
+        self.lock().data_mut(run_id).case = Some(KeptCase::Text(case.to_string().into_boxed_str()));
         Ok(())
     }
 
     fn load_case(&self, run_id: &str) -> StoreResult<Option<Json>> {
         let inner = self.lock();
-        inner.cases.get(run_id).map(|case| case.json(run_id)).transpose()
+        inner.data(run_id).and_then(|d| d.case.as_ref()).map(|case| case.json(run_id)).transpose()
     }
 
     fn claim_undo(&self, run_id: &str, seq: i64, _at: i64) -> StoreResult<bool> {
