@@ -153,7 +153,7 @@ pub fn call_builtin(name: &str, args: Vec<Value>, now_ms: i64) -> Result<Value> 
             let text = args.text(&v, 1)?;
             let changed = if name == "lower" { text.to_lowercase() } else { text.to_uppercase() };
             Ok(match v {
-                Value::Sec { kind, .. } if security::validate(kind.name(), &changed).is_ok() => {
+                Value::Sec { kind, .. } if security::validate_kind(kind, &changed).is_ok() => {
                     Value::Sec { kind, text: changed.into() }
                 }
                 _ => Value::str(changed),
@@ -587,7 +587,7 @@ fn to_security(kind: SecurityKind, v: &Value) -> Result<Value> {
             )));
         }
     };
-    security::validate(kind.name(), text).map_err(conversion)?;
+    security::validate_kind(kind, text).map_err(conversion)?;
     Ok(Value::Sec { kind, text: text.to_string().into() })
 }
 

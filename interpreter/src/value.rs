@@ -98,7 +98,7 @@ impl Value {
 
     /// A security string, validated.
     pub fn security(kind: SecurityKind, text: impl Into<Text> + AsRef<str>) -> Result<Value, String> {
-        security::validate(kind.name(), text.as_ref())?;
+        security::validate_kind(kind, text.as_ref())?;
         Ok(Value::Sec { kind, text: text.into() })
     }
 
@@ -893,7 +893,7 @@ impl Decoder<'_> {
                 other => self.expected(path, "a string", other),
             },
             Type::Security { security: kind } => match json {
-                Json::String(s) => match security::validate(kind.name(), s) {
+                Json::String(s) => match security::validate_kind(*kind, s) {
                     Ok(()) => Value::Sec { kind: *kind, text: s.as_str().into() },
                     Err(why) => {
                         let noun = security_noun(*kind);
@@ -1020,7 +1020,7 @@ impl Decoder<'_> {
             | (Type::Time, Value::Time(_)) => {}
             (Type::Optional { inner }, value) => self.check(value, inner, path, depth + 1),
             (Type::Security { security: kind }, Value::Sec { kind: got, text }) if got == kind => {
-                if let Err(why) = security::validate(kind.name(), text) {
+                if let Err(why) = security::validate_kind(*kind, text) {
                     let noun = security_noun(*kind);
                     self.error(path, format!("expected {noun}, got {text:?} ({why})"));
                 }
