@@ -79,9 +79,10 @@ pub struct Slot(pub u32);
 /// `approve` (numbered `call1`, `call2`, ... when one statement holds several), e.g.
 /// `playbook:phishing_triage/10/arm0/0/for/0/call`. It does not change when other items
 /// change; it does change when the enclosing body is edited before the call. Loop indices
-/// are appended at run time by the interpreter.
+/// are appended at run time by the interpreter. Shared text: every journal key of the call
+/// holds it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct CallSiteId(pub String);
+pub struct CallSiteId(pub std::sync::Arc<str>);
 
 impl fmt::Display for CallSiteId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -167,7 +167,7 @@ impl Checker<'_> {
         if n > 0 {
             id.push_str(&n.to_string());
         }
-        CallSiteId(id)
+        CallSiteId(id.into())
     }
 
     fn local_multiplicity(&self) -> Multiplicity {

@@ -232,7 +232,7 @@ impl Host for EngineHost<'_> {
         let engine = self.engine;
         let store = &engine.store;
         let (site, indices) = split_key(&call);
-        let key = CallKey::of_run(&self.run_id, site, indices);
+        let key = CallKey::of_run(&self.run_id, &site, indices);
         // The case record takes the evaluator's key: nothing else reads it past this point.
         let call_id = std::mem::take(&mut call.key);
         let effectful = call.effect > EffectKind::Read;
@@ -513,12 +513,13 @@ impl EngineHost<'_> {
     }
 }
 
-/// Splits the evaluator's key (`SITE` + context path) into the store's site and indices.
-fn split_key<'c>(call: &'c ActionCall<'_>) -> (&'c str, &'c str) {
-    let site = call.site.id.0.as_str();
-    match call.key.strip_prefix(site) {
-        Some(rest) => (site, rest),
-        None => (call.key.as_str(), ""),
+/// Splits the evaluator's key (`SITE` + context path) into the store's site (the program's
+/// text, shared) and indices.
+fn split_key<'c>(call: &'c ActionCall<'_>) -> (Arc<str>, &'c str) {
+    let site = &call.site.id.0;
+    match call.key.strip_prefix(&**site) {
+        Some(rest) => (site.clone(), rest),
+        None => (Arc::from(call.key.as_str()), ""),
     }
 }
 

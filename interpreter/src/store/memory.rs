@@ -220,7 +220,7 @@ struct RunJournal {
     entries: Vec<Option<Kept>>,
     /// Where each key's entry is in `entries`: by call-site id, then loop indices. Kept
     /// once the journal has [`INDEX_FROM`] entries; a shorter one is searched.
-    index: BTreeMap<String, BTreeMap<String, usize>>,
+    index: BTreeMap<Arc<str>, BTreeMap<Arc<str>, usize>>,
 }
 
 /// The key a journal write is for.
@@ -251,7 +251,7 @@ impl RunJournal {
                     .is_some_and(|e| e.hash == hash && e.key.site == key.site && e.key.indices == key.indices)
             });
         }
-        self.index.get(&key.site)?.get(&key.indices).copied()
+        self.index.get(&*key.site)?.get(&*key.indices).copied()
     }
 
     /// Makes room for a new entry under `key`: refuses when the call is done, drops an
@@ -285,8 +285,8 @@ impl RunJournal {
         self.entries.push(Some(entry));
     }
 
-    fn index_one(index: &mut BTreeMap<String, BTreeMap<String, usize>>, key: &CallKey, at: usize) {
-        match index.get_mut(&key.site) {
+    fn index_one(index: &mut BTreeMap<Arc<str>, BTreeMap<Arc<str>, usize>>, key: &CallKey, at: usize) {
+        match index.get_mut(&*key.site) {
             Some(by_indices) => {
                 by_indices.insert(key.indices.clone(), at);
             }

@@ -328,23 +328,27 @@ impl EntryState {
 
 /// The identity of one action call within a run: the call-site id and the path of loop
 /// indices (and function-call sites) leading to it, as text (`""` outside loops, `"2"`,
-/// `"2/0"`).
+/// `"2/0"`). Shared text: copying a key copies no text.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct CallKey {
     /// Shared by every key of the run.
     pub run_id: Arc<str>,
-    pub site: String,
-    pub indices: String,
+    /// Shared with the program's call site.
+    pub site: Arc<str>,
+    pub indices: Arc<str>,
 }
 
 impl CallKey {
     pub fn new(run_id: &str, site: &str, indices: &str) -> CallKey {
-        CallKey::of_run(&Arc::from(run_id), site, indices)
+        CallKey::of_run(&Arc::from(run_id), &Arc::from(site), indices)
     }
 
-    /// A key of the run `run_id`, sharing its text.
-    pub fn of_run(run_id: &Arc<str>, site: &str, indices: &str) -> CallKey {
-        CallKey { run_id: run_id.clone(), site: site.to_string(), indices: indices.to_string() }
+    /// A key of the run `run_id` at the call site `site`, sharing their text.
+    pub fn of_run(run_id: &Arc<str>, site: &Arc<str>, indices: &str) -> CallKey {
+        // Most calls are outside loops: their keys share one empty text.
+        static NONE: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from(""));
+        let indices = if indices.is_empty() { NONE.clone() } else { Arc::from(indices) };
+        CallKey { run_id: run_id.clone(), site: site.clone(), indices }
     }
 }
 

@@ -1234,7 +1234,7 @@ mod tests {
         assert!(plan.iter().any(|step| step.contains("journal_open")), "{plan:?}");
         drop(conn);
         let open: Vec<String> =
-            store.unfinished_intents(None).unwrap().into_iter().map(|e| e.key.site).collect();
+            store.unfinished_intents(None).unwrap().into_iter().map(|e| e.key.site.to_string()).collect();
         assert_eq!(open, ["s2"]);
     }
 
