@@ -478,18 +478,70 @@ impl<'a> Machine<'a> {
     /// Evaluates an expression: on the spot when it needs no awaiting (a literal, a local,
     /// a field of a local), which spares the boxed future of [`Machine::expr`].
     async fn eval(&self, frame: &mut Frame, e: &'a Expr, depth: usize) -> R<Value> {
-        if depth <= MAX_DEPTH
-            && let Some(value) = self.leaf(frame, e)
-        {
+        if let Some(value) = self.leaf(frame, e, depth) {
             return value;
         }
         self.expr(frame, e, depth).await
     }
 
-    /// The value of an expression that needs no awaiting; `None` for any other. A field of
-    /// a local (`x.f.g`) is read in place rather than copying `x` first.
-    fn leaf(&self, frame: &Frame, e: &'a Expr) -> Option<R<Value>> {
+    /// The value of an expression that needs no awaiting; `None` for any other (and past
+    /// [`MAX_DEPTH`], which [`Machine::expr`] reports). Besides literals and locals: a field
+    /// of a local (`x.f.g`, read in place rather than copying `x` first), and an operator,
+    /// an interpolated string, a list or a built-in function whose operands are all such
+    /// expressions. An operand that is not makes the whole `None`, to be evaluated again,
+    /// in order, by [`Machine::expr`]: what was evaluated here had no effect.
+    fn leaf(&self, frame: &Frame, e: &'a Expr, depth: usize) -> Option<R<Value>> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        macro_rules! operand {
+            ($e:expr) => {
+                match self.leaf(frame, $e, depth + 1)? {
+                    Ok(v) => v,
+                    Err(flow) => return Some(Err(flow)),
+                }
+            };
+        }
         Some(match &e.kind {
+            ExprKind::Binary { op, lhs, rhs }
+                if !matches!(op, BinaryOp::And | BinaryOp::Or | BinaryOp::Coalesce) =>
+            {
+                let l = operand!(lhs);
+                let r = operand!(rhs);
+                binary_values(*op, &l, &r)
+            }
+            ExprKind::Interp { parts } => {
+                let mut out = String::with_capacity(interp_room(parts));
+                for part in parts {
+                    match part {
+                        InterpPart::Lit { text } => out.push_str(text),
+                        InterpPart::Expr { expr } => {
+                            let v = operand!(expr);
+                            std::fmt::Write::write_fmt(&mut out, format_args!("{v}")).ok();
+                        }
+                    }
+                }
+                Ok(typed_string(self.program, &e.ty, &out))
+            }
+            ExprKind::List { items } => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    out.push(operand!(item));
+                }
+                Ok(Value::list(out))
+            }
+            ExprKind::Call(call) => match &call.callee {
+                Callee::Builtin { builtin }
+                    if !matches!(builtin, Builtin::Calls | Builtin::Load | Builtin::Now) =>
+                {
+                    let mut args = Vec::with_capacity(call.args.len());
+                    for a in &call.args {
+                        args.push(operand!(a));
+                    }
+                    self.pure_builtin(*builtin, args, e)
+                }
+                _ => return None,
+            },
             ExprKind::Int { value } => Ok(Value::Int(*value)),
             ExprKind::Float { value } => Ok(Value::Float(*value)),
             ExprKind::Bool { value } => Ok(Value::Bool(*value)),
@@ -511,7 +563,7 @@ impl<'a> Machine<'a> {
             if depth > MAX_DEPTH {
                 return err("the program nests too deeply to run");
             }
-            if let Some(value) = self.leaf(frame, e) {
+            if let Some(value) = self.leaf(frame, e, depth) {
                 return value;
             }
             let d = depth + 1;
@@ -526,15 +578,7 @@ impl<'a> Machine<'a> {
                 | ExprKind::Local { .. }
                 | ExprKind::Variant { .. } => err("internal error: a literal or a local was not evaluated"),
                 ExprKind::Interp { parts } => {
-                    // The literal text, and a little room for each value.
-                    let room = parts
-                        .iter()
-                        .map(|p| match p {
-                            InterpPart::Lit { text } => text.len(),
-                            InterpPart::Expr { .. } => 16,
-                        })
-                        .sum();
-                    let mut out = String::with_capacity(room);
+                    let mut out = String::with_capacity(interp_room(parts));
                     for part in parts {
                         match part {
                             InterpPart::Lit { text } => out.push_str(text),
@@ -746,17 +790,22 @@ impl<'a> Machine<'a> {
                 for a in &call.args {
                     args.push(self.eval(frame, a, depth).await?);
                 }
-                // `worst([])` / `best([])` of an enum list: the enum's first / last variant
-                // (the type says which enum; the built-in alone cannot know).
-                if matches!(builtin, Builtin::Worst | Builtin::Best)
-                    && matches!(args.first(), Some(Value::List(items)) if items.is_empty())
-                    && let Some(v) = crate::builtins::extreme_of_empty(builtin.name(), &e.ty, self.program)
-                {
-                    return Ok(v);
-                }
-                builtin_call(builtin, args).map_err(Flow::Error)
+                self.pure_builtin(builtin, args, e)
             }
         }
+    }
+
+    /// A built-in function that only computes, on its arguments' values.
+    fn pure_builtin(&self, builtin: Builtin, args: Vec<Value>, e: &Expr) -> R<Value> {
+        // `worst([])` / `best([])` of an enum list: the enum's first / last variant (the type
+        // says which enum; the built-in alone cannot know).
+        if matches!(builtin, Builtin::Worst | Builtin::Best)
+            && matches!(args.first(), Some(Value::List(items)) if items.is_empty())
+            && let Some(v) = crate::builtins::extreme_of_empty(builtin.name(), &e.ty, self.program)
+        {
+            return Ok(v);
+        }
+        builtin_call(builtin, args).map_err(Flow::Error)
     }
 
     async fn action(&self, frame: &mut Frame, site: &'a CallSite, args: Vec<Value>) -> R<Value> {
@@ -867,13 +916,15 @@ impl<'a> Machine<'a> {
             }
             return Ok(Value::list(out));
         }
-        let base_ctx = frame.ctx.clone();
+        // Each iteration's context is the loop's with its index appended, in the same text.
+        let base = frame.ctx.len();
         let mut out = Vec::with_capacity(kept.len());
         for (i, item) in kept {
             frame.set(lp.var_slot, item);
-            frame.ctx = loop_ctx(&base_ctx, i);
+            frame.ctx.truncate(base);
+            value::push_index(&mut frame.ctx, i);
             let r = self.block(frame, &lp.body, depth).await;
-            frame.ctx.clone_from(&base_ctx);
+            frame.ctx.truncate(base);
             out.push(r?);
         }
         Ok(Value::list(out))
@@ -912,6 +963,17 @@ impl<'a> Machine<'a> {
 
 /// The context path of iteration `i` of a loop run in context `base`: `base[i]`, written
 /// into one allocation of the right size (it is made for every iteration of every loop).
+/// Room for an interpolated string: its literal text, and a little for each value.
+fn interp_room(parts: &[InterpPart]) -> usize {
+    parts
+        .iter()
+        .map(|p| match p {
+            InterpPart::Lit { text } => text.len(),
+            InterpPart::Expr { .. } => 16,
+        })
+        .sum()
+}
+
 fn loop_ctx(base: &str, i: usize) -> String {
     let mut ctx = String::with_capacity(base.len() + 22);
     ctx.push_str(base);

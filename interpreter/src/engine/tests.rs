@@ -734,3 +734,33 @@ async fn an_engine_over_another_store_runs_the_same_and_keeps_its_runs_there() {
     assert_eq!(second.list_runs(&crate::store::RunFilter::default()).unwrap().len(), 1);
     assert_eq!(fw.calls("block"), 2, "both engines call the same connectors");
 }
+
+#[tokio::test]
+async fn expressions_around_action_calls_evaluate_each_call_once() {
+    // Operators, lists and interpolations whose other operands are evaluated on the spot:
+    // the action call in each is still made once, in order.
+    let src = r#"
+connector intel {
+  type Rep = { verdict: Verdict, score: int }
+  action rep(u: url) -> Rep effect read
+}
+type A = { u: url, n: int }
+playbook p(a: A) {
+  let total = a.n + intel.rep(a.u).score
+  let items = [a.n, intel.rep(a.u).score, a.n * 2]
+  note "n={a.n} score={intel.rep(a.u).score} total={total} items={len(items)} last={items[2]}"
+  resolve "done {len(items) + a.n}"
+}
+"#;
+    let (program, config) = compile(src);
+    let intel = Fake::new(|_, _| Ok(json!({"verdict": "malicious", "score": 9})));
+    let mut set = ConnectorSet::new();
+    set.insert("intel", intel.clone());
+    let engine = engine_with(program, config, set, Arc::new(MemoryStore::new()), false);
+    let out = engine.start(PlaybookId(0), json!({"u": "http://evil.example/a", "n": 3})).await.unwrap();
+    assert_eq!(out.disposition, Disposition::Resolved, "{:?}", out.case.error);
+    assert_eq!(out.case.notes, vec!["n=3 score=9 total=12 items=3 last=6".to_string()]);
+    assert_eq!(out.case.summary.as_deref(), Some("done 6"));
+    assert_eq!(intel.calls("rep"), 3);
+    assert_eq!(out.case.actions.len(), 3);
+}
