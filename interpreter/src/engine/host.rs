@@ -40,9 +40,6 @@ pub(super) struct EngineHost<'e> {
     pending: Mutex<Vec<JournalWrite>>,
     /// Where arguments and results are written as JSON text for the journal.
     scratch: Mutex<String>,
-    /// The last time stamp written, and its text: calls that start or end in the same
-    /// millisecond (most calls of a run with fast connectors) share it.
-    stamp: Mutex<(i64, Arc<str>)>,
     /// The wall clock (ms since the epoch) and the monotonic clock read together when the
     /// attempt began: a call's times are the wall time then plus the monotonic time since,
     /// one clock read per stamp, and its duration cannot go negative when the wall clock
@@ -61,7 +58,6 @@ impl<'e> EngineHost<'e> {
             pending: Mutex::new(Vec::new()),
             // Room for most results from the start, rather than growing to it in every run.
             scratch: Mutex::new(String::with_capacity(SCRATCH_START)),
-            stamp: Mutex::new((i64::MIN, Arc::from(""))),
             epoch: (now_ms(), Instant::now()),
         }
     }
@@ -75,11 +71,18 @@ impl<'e> EngineHost<'e> {
 
     /// `ms` in RFC 3339, as [`value::format_time`] writes it.
     fn time_text(&self, ms: i64) -> Arc<str> {
-        let Ok(mut stamp) = self.stamp.lock() else { return value::format_time(ms).into() };
-        if stamp.0 != ms {
-            *stamp = (ms, value::format_time(ms).into());
+        thread_local! {
+            /// The last time stamp written on this thread, and its text: calls that start or
+            /// end in the same millisecond (most calls of a run with fast connectors) share it.
+            static STAMP: std::cell::RefCell<(i64, Arc<str>)> =
+                std::cell::RefCell::new((i64::MIN, Arc::from("")));
         }
-        stamp.1.clone()
+        STAMP.with_borrow_mut(|stamp| {
+            if stamp.0 != ms {
+                *stamp = (ms, value::format_time(ms).into());
+            }
+            stamp.1.clone()
+        })
     }
 
     /// `json` as compact text, for the journal and the case, which share it.
