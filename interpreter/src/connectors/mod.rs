@@ -3,7 +3,9 @@
 //! A connector's interface is declared in `.play` (see `stdlib/`); its implementation is
 //! chosen per project in `parry.toml` (`[connectors.NAME] impl = "..."`). Every
 //! implementation — embedded or HTTP — is reached through [`Connector::call`], whose
-//! arguments and result are JSON, so the engine treats them all alike:
+//! arguments and result are JSON, so the engine treats them all alike. (A connector written
+//! in Rust against the engine's values may also offer a [`ValueConnector`], which the
+//! engine then calls instead, with no JSON in between.) The JSON forms:
 //!
 //! - arguments are keyed by the action's parameter names; an optional argument that is
 //!   `none` may be absent or `null`;

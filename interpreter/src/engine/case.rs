@@ -169,11 +169,14 @@ impl RecordedJson {
 
     /// The compact JSON text.
     pub fn text(&self) -> std::borrow::Cow<'_, str> {
-        match (&self.0, self.0.value()) {
-            (_, Some(value)) => std::borrow::Cow::Owned(crate::store::value_text(&value).to_string()),
-            (Recorded::Text(text), None) => std::borrow::Cow::Borrowed(text),
-            (_, None) => std::borrow::Cow::Borrowed("null"),
+        if let Recorded::Text(text) = &self.0 {
+            return std::borrow::Cow::Borrowed(text);
         }
+        let mut out = String::new();
+        if let Some(value) = self.0.value() {
+            crate::store::json_text::write_value(&mut out, &value);
+        }
+        std::borrow::Cow::Owned(out)
     }
 
     /// Appends the compact JSON text to `out`.
