@@ -110,9 +110,11 @@ impl Frame {
 
     /// A frame for a branch that runs beside others, in context `ctx`: a copy of only the
     /// slots in `reads` (every slot the branch can read); the others are unit. A copy of every
-    /// live value would raise and later lower each one's reference count for nothing.
+    /// live value would raise and later lower each one's reference count for nothing. It is
+    /// only as long as the last slot read: the branch's own `let`s lengthen it as they bind.
     fn branch(&self, reads: &[ir::Slot], ctx: String) -> Frame {
-        let mut slots = vec![Value::Unit; self.slots.len()];
+        let len = reads.iter().map(|s| s.0 as usize + 1).max().unwrap_or(0).min(self.slots.len());
+        let mut slots = vec![Value::Unit; len];
         for slot in reads {
             let i = slot.0 as usize;
             if let (Some(to), Some(from)) = (slots.get_mut(i), self.slots.get(i)) {
