@@ -662,31 +662,35 @@ pub fn decode_names(
 /// value names a variant of the declared enum at its place; a security string is valid for
 /// its kind.
 pub fn check(value: &Value, ty: &Type, program: &Program) -> Result<(), Vec<DecodeError>> {
-    let mut shared = FxHashSet::default();
-    let mut quick = Decoder {
-        program,
-        errors: Vec::new(),
-        dropped: 0,
-        shared: &mut shared,
-        paths: false,
-        failed: false,
-        exact: true,
-    };
-    quick.check(value, ty, &mut String::new(), 0);
+    in_two_passes(program, &mut FxHashSet::default(), |d, path| d.check(value, ty, path, 0)).map(|_| ())
+}
+
+/// Runs `pass` without paths (most input is valid, and then no path is ever read); when it
+/// finds a problem, again with the path of every problem. Its result, and whether it is
+/// exact ([`Decoded::exact`]).
+fn in_two_passes<T>(
+    program: &Program,
+    shared: &mut FxHashSet<Text>,
+    mut pass: impl FnMut(&mut Decoder<'_>, &mut String) -> T,
+) -> Result<(T, bool), Vec<DecodeError>> {
+    let mut quick =
+        Decoder { program, errors: Vec::new(), dropped: 0, shared, paths: false, failed: false, exact: true };
+    let out = pass(&mut quick, &mut String::new());
     if !quick.failed {
-        return Ok(());
+        return Ok((out, quick.exact));
     }
-    let mut checker = Decoder { paths: true, ..quick };
+    let mut slow = Decoder { paths: true, ..quick };
+    // Room for a path a few levels deep, so that descending does not reallocate.
     let mut path = String::with_capacity(64);
     path.push('$');
-    checker.check(value, ty, &mut path, 0);
-    if checker.dropped > 0 {
-        checker.errors.push(DecodeError {
+    pass(&mut slow, &mut path);
+    if slow.dropped > 0 {
+        slow.errors.push(DecodeError {
             path: "$".to_string(),
-            message: format!("… and {} more problems", checker.dropped),
+            message: format!("… and {} more problems", slow.dropped),
         });
     }
-    Err(checker.errors)
+    Err(slow.errors)
 }
 
 /// Copies of the names in a program's types (record fields, enums, variants) that decoded
@@ -724,26 +728,8 @@ fn decode_exact(
     program: &Program,
     shared: &mut FxHashSet<Text>,
 ) -> Result<Decoded, Vec<DecodeError>> {
-    // First without paths: most input is valid, and then no path is ever read.
-    let mut quick =
-        Decoder { program, errors: Vec::new(), dropped: 0, shared, paths: false, failed: false, exact: true };
-    let value = quick.decode(json, ty, &mut String::new(), 0);
-    if !quick.failed {
-        return Ok(Decoded { value, exact: quick.exact });
-    }
-    // Something is wrong: again, with the path of every problem.
-    let mut decoder = Decoder { paths: true, ..quick };
-    // Room for a path a few levels deep, so that descending does not reallocate.
-    let mut path = String::with_capacity(64);
-    path.push('$');
-    decoder.decode(json, ty, &mut path, 0);
-    if decoder.dropped > 0 {
-        decoder.errors.push(DecodeError {
-            path: "$".to_string(),
-            message: format!("… and {} more problems", decoder.dropped),
-        });
-    }
-    Err(decoder.errors)
+    in_two_passes(program, shared, |d, path| d.decode(json, ty, path, 0))
+        .map(|(value, exact)| Decoded { value, exact })
 }
 
 struct Decoder<'p> {

@@ -513,17 +513,13 @@ impl<'a> Machine<'a> {
                 binary_values(*op, &l, &r)
             }
             ExprKind::Interp { parts } => {
-                let mut out = String::with_capacity(interp_room(parts));
+                let mut values = Vec::with_capacity(parts.len());
                 for part in parts {
-                    match part {
-                        InterpPart::Lit { text } => out.push_str(text),
-                        InterpPart::Expr { expr } => {
-                            let v = operand!(expr);
-                            std::fmt::Write::write_fmt(&mut out, format_args!("{v}")).ok();
-                        }
+                    if let InterpPart::Expr { expr } = part {
+                        values.push(operand!(expr));
                     }
                 }
-                Ok(typed_string(self.program, &e.ty, &out))
+                Ok(typed_string(self.program, &e.ty, &interpolate(parts, &values)))
             }
             ExprKind::List { items } => {
                 let mut out = Vec::with_capacity(items.len());
@@ -580,18 +576,13 @@ impl<'a> Machine<'a> {
                 | ExprKind::Local { .. }
                 | ExprKind::Variant { .. } => err("internal error: a literal or a local was not evaluated"),
                 ExprKind::Interp { parts } => {
-                    let mut out = String::with_capacity(interp_room(parts));
+                    let mut values = Vec::with_capacity(parts.len());
                     for part in parts {
-                        match part {
-                            InterpPart::Lit { text } => out.push_str(text),
-                            InterpPart::Expr { expr } => {
-                                let v = self.eval(frame, expr, d).await?;
-                                // Written in place: no text of its own first.
-                                std::fmt::Write::write_fmt(&mut out, format_args!("{v}")).ok();
-                            }
+                        if let InterpPart::Expr { expr } = part {
+                            values.push(self.eval(frame, expr, d).await?);
                         }
                     }
-                    Ok(typed_string(self.program, &e.ty, &out))
+                    Ok(typed_string(self.program, &e.ty, &interpolate(parts, &values)))
                 }
                 ExprKind::List { items } => {
                     let mut out = Vec::with_capacity(items.len());
@@ -965,15 +956,30 @@ impl<'a> Machine<'a> {
 
 /// The context path of iteration `i` of a loop run in context `base`: `base[i]`, written
 /// into one allocation of the right size (it is made for every iteration of every loop).
-/// Room for an interpolated string: its literal text, and a little for each value.
-fn interp_room(parts: &[InterpPart]) -> usize {
-    parts
+/// The text of an interpolated string whose expression parts have `values`, in order.
+fn interpolate(parts: &[InterpPart], values: &[Value]) -> String {
+    // The literal text, and a little room for each value.
+    let room = parts
         .iter()
         .map(|p| match p {
             InterpPart::Lit { text } => text.len(),
             InterpPart::Expr { .. } => 16,
         })
-        .sum()
+        .sum();
+    let mut out = String::with_capacity(room);
+    let mut values = values.iter();
+    for part in parts {
+        match part {
+            InterpPart::Lit { text } => out.push_str(text),
+            InterpPart::Expr { .. } => {
+                if let Some(v) = values.next() {
+                    // Written in place: no text of its own first.
+                    std::fmt::Write::write_fmt(&mut out, format_args!("{v}")).ok();
+                }
+            }
+        }
+    }
+    out
 }
 
 fn loop_ctx(base: &str, i: usize) -> String {

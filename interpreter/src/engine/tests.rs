@@ -567,6 +567,11 @@ playbook p(a: Alert) {
     assert_eq!(loops, [true, false, true, false]);
 }
 
+/// A store in memory and one in SQLite (in `dir`).
+fn both_stores(dir: &std::path::Path) -> [Arc<dyn Store>; 2] {
+    [Arc::new(MemoryStore::new()), Arc::new(crate::store::SqliteStore::open(&dir.join("state.db")).unwrap())]
+}
+
 /// The case and the journal without what differs from one run to the next (ids and times).
 fn comparable(mut json: Json) -> Json {
     fn strip(json: &mut Json) {
@@ -596,12 +601,8 @@ async fn a_case_and_its_journal_are_the_same_in_either_store() {
         .replace("score: len(err.message)", "score: 0.5");
     let (program, config) = compile(&src);
     let dir = tempfile::tempdir().unwrap();
-    let stores: [Arc<dyn Store>; 2] = [
-        Arc::new(MemoryStore::new()),
-        Arc::new(crate::store::SqliteStore::open(&dir.path().join("state.db")).unwrap()),
-    ];
     let mut seen = Vec::new();
-    for store in stores {
+    for store in both_stores(dir.path()) {
         let intel = Fake::new(|action, args| match action {
             "rep" if args.get("u").and_then(Json::as_str).is_some_and(|u| u.contains("evil")) => {
                 Ok(json!({"verdict": "MALICIOUS", "score": 9, "source": "feed"}))
@@ -672,12 +673,8 @@ impl connectors::ValueConnector for TypedIntel {
 async fn a_typed_connector_gets_values_and_its_results_are_checked() {
     let (program, config) = compile(TOUR);
     let dir = tempfile::tempdir().unwrap();
-    let stores: [Arc<dyn Store>; 2] = [
-        Arc::new(MemoryStore::new()),
-        Arc::new(crate::store::SqliteStore::open(&dir.path().join("state.db")).unwrap()),
-    ];
     let mut seen = Vec::new();
-    for store in stores {
+    for store in both_stores(dir.path()) {
         let intel = Arc::new(TypedIntel { args: Mutex::new(Vec::new()), bad: false });
         let fw = Fake::new(|_, _| Ok(Json::Null));
         let mut set = ConnectorSet::new();
