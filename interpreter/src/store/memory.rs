@@ -59,7 +59,28 @@ struct Inner {
     /// Where journal values are written before they are kept.
     scratch: String,
     /// Where a batch's writes are checked ([`Inner::check_writes`]).
-    states: Vec<(u64, EntryState)>,
+    states: Vec<Checked>,
+}
+
+/// What checking a journal write found ([`Inner::check_writes`]).
+#[derive(Clone, Copy)]
+struct Checked {
+    /// The [`slot_hash`] of its key.
+    hash: u64,
+    place: Place,
+    /// The state the write leaves its key in.
+    state: EntryState,
+}
+
+/// Where a checked write's key already is.
+#[derive(Clone, Copy)]
+enum Place {
+    /// Nowhere: the entry is appended.
+    New,
+    /// At this position of its run's journal: an intent, or a failure to retry.
+    Journal(usize),
+    /// Written earlier in the same batch: found again when applied.
+    Batch,
 }
 
 /// A run's journal gets an index from this many entries on.
@@ -400,34 +421,66 @@ impl Inner {
 
     /// Adds `entry` to its run's journal, in place of an earlier intent or failure of the
     /// same call (refused when the call is done): its `seq`.
-    fn put_entry(&mut self, entry: Kept) -> StoreResult<i64> {
+    /// `place` is where the check of its batch found the key.
+    fn put_entry(&mut self, entry: Kept, place: Place) -> StoreResult<i64> {
         let seq = entry.seq;
         let run = &mut self.data_mut(&entry.key.run_id).journal;
-        run.replace(&entry.key, entry.hash)?;
+        match place {
+            Place::New => {}
+            // An intent or a failure (the check refused a done call): this write replaces it.
+            Place::Journal(at) => {
+                if let Some(slot) = run.entries.get_mut(at) {
+                    *slot = None;
+                }
+            }
+            Place::Batch => run.replace(&entry.key, entry.hash)?,
+        }
         run.push(entry);
         Ok(seq)
+    }
+
+    /// Where the journal holds the entry of `key` (whose [`slot_hash`] is `hash`), and its state.
+    fn journal_place(&self, key: &CallKey, hash: u64) -> Option<(usize, EntryState)> {
+        let run = self.journal_of(&key.run_id)?;
+        let at = run.position(key, hash)?;
+        Some((at, run.entries.get(at)?.as_ref()?.state))
+    }
+
+    /// The entry at position `at` of the journal of `run_id`.
+    fn entry_at_mut(&mut self, run_id: &str, at: usize) -> Option<&mut Kept> {
+        let run = match self.run_index(run_id) {
+            Some(i) => &mut self.runs.get_mut(i)?.data.journal,
+            None => &mut self.others.get_mut(run_id)?.journal,
+        };
+        run.entries.get_mut(at)?.as_mut()
     }
 }
 
 impl Inner {
     /// Refuses a batch that breaks a rule of the journal anywhere, before any of it is
     /// applied (a batch is all or nothing).
-    /// `states` gets, per write, the [`slot_hash`] of its key (for applying it) and the state
-    /// its key is left in.
-    fn check_writes(&self, writes: &[JournalWrite], states: &mut Vec<(u64, EntryState)>) -> StoreResult<()> {
+    /// `states` gets, per write, the [`slot_hash`] of its key and where the key was found
+    /// (for applying it without searching again), and the state its key is left in.
+    fn check_writes(&self, writes: &[JournalWrite], states: &mut Vec<Checked>) -> StoreResult<()> {
         for (i, w) in writes.iter().enumerate() {
             let key = write_key(w);
             let hash = slot_hash(key);
             // What the batch itself did to the key, newest first (a batch holds a few writes,
             // compared by hash before text), else what the journal holds.
-            let state = states
+            let earlier = states
                 .iter()
                 .zip(writes)
                 .take(i)
                 .rev()
-                .find(|((h, _), earlier)| *h == hash && write_key(earlier) == key)
-                .map(|((_, s), _)| *s)
-                .or_else(|| self.entry_hashed(key, hash).map(|e| e.state));
+                .find(|(c, earlier)| c.hash == hash && write_key(earlier) == key)
+                .map(|(c, _)| c.state);
+            let (state, place) = match earlier {
+                Some(state) => (Some(state), Place::Batch),
+                None => match self.journal_place(key, hash) {
+                    Some((at, state)) => (Some(state), Place::Journal(at)),
+                    None => (None, Place::New),
+                },
+            };
             let ended = |outcome: &Outcome| match outcome {
                 Outcome::Returned(_) => EntryState::Done,
                 Outcome::Failed(_) => EntryState::Failed,
@@ -451,28 +504,38 @@ impl Inner {
                     return Err(StoreError::not_found(format!("no intent is journaled for the call {key}")));
                 }
             };
-            states.push((hash, next));
+            states.push(Checked { hash, place, state: next });
         }
         Ok(())
     }
 
     /// Applies one write of a checked batch, taking its data without copying it: the `seq`
     /// of the entry written.
-    /// `hash` is the [`slot_hash`] of its key.
-    fn apply_write(&mut self, write: JournalWrite, hash: u64, scratch: &mut String) -> StoreResult<i64> {
+    /// `checked` is what checking its batch found of it.
+    fn apply_write(
+        &mut self,
+        write: JournalWrite,
+        checked: Checked,
+        scratch: &mut String,
+    ) -> StoreResult<i64> {
+        let Checked { hash, place, .. } = checked;
         match write {
             JournalWrite::Done { intent, outcome, finished_at } => {
                 // Converted first: nothing is changed when the conversion fails.
                 let mut entry = self.entry_from(intent, hash, scratch)?;
                 take_outcome(&mut entry, outcome, finished_at, scratch)?;
-                self.put_entry(entry)
+                self.put_entry(entry, place)
             }
             JournalWrite::Intent(intent) => {
                 let entry = self.entry_from(intent, hash, scratch)?;
-                self.put_entry(entry)
+                self.put_entry(entry, place)
             }
             JournalWrite::Complete { key, outcome, finished_at } => {
-                let entry = self.entry_mut(&key, hash).ok_or_else(|| {
+                let entry = match place {
+                    Place::Journal(at) => self.entry_at_mut(&key.run_id, at),
+                    Place::New | Place::Batch => self.entry_mut(&key, hash),
+                };
+                let entry = entry.ok_or_else(|| {
                     StoreError::not_found(format!("no intent is journaled for the call {key}"))
                 })?;
                 take_outcome(entry, outcome, finished_at, scratch)?;
@@ -498,8 +561,8 @@ impl Inner {
         }
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut last = Ok(None);
-        for (w, (hash, _)) in writes.drain(..).zip(&states) {
-            match self.apply_write(w, *hash, &mut scratch) {
+        for (w, checked) in writes.drain(..).zip(&states) {
+            match self.apply_write(w, *checked, &mut scratch) {
                 Ok(seq) => last = Ok(Some(seq)),
                 Err(e) => {
                     last = Err(e);
@@ -870,5 +933,47 @@ mod tests {
         assert!(store.journal_entry(&CallKey::new(&run.id, "s0", "1")).unwrap().is_none());
         assert_eq!(store.journal(&run.id).unwrap().len(), n);
         assert_eq!(store.unfinished_intents(Some(&run.id)).unwrap().len(), n / 2);
+    }
+
+    /// In one batch: a new call and its completion, a retry of an intent journaled before
+    /// and its completion, and a read replacing a failed one, each applied where its check
+    /// found it.
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn a_batch_applies_each_write_where_its_check_found_the_key() {
+        let store = MemoryStore::new();
+        let new_run = NewRun {
+            playbook: "p".to_string(),
+            playbook_hash: "h".to_string(),
+            alert: Json::Null,
+            created_at: 0,
+        };
+        let run = store.create_run(&new_run).unwrap();
+        let returned = |n: i64| Outcome::Returned(JournalJson::text_of(&serde_json::json!(n)));
+        let key = |site: &str| CallKey::new(&run.id, site, "");
+        store.record_intent(&intent(&run.id, "b", "")).unwrap();
+        store.record_done(&intent(&run.id, "c", ""), &Outcome::Failed("down".into()), 2).unwrap();
+        store
+            .write_journal(vec![
+                JournalWrite::Intent(intent(&run.id, "a", "")),
+                JournalWrite::Complete { key: key("a"), outcome: returned(1), finished_at: 3 },
+                JournalWrite::Intent(intent(&run.id, "b", "")),
+                JournalWrite::Complete { key: key("b"), outcome: returned(2), finished_at: 3 },
+                JournalWrite::Done { intent: intent(&run.id, "c", ""), outcome: returned(3), finished_at: 3 },
+            ])
+            .unwrap();
+        let entries = store.journal(&run.id).unwrap();
+        let sites: Vec<&str> = entries.iter().map(|e| &*e.key.site).collect();
+        assert_eq!(sites, ["a", "b", "c"], "each key once, the replaced entries gone");
+        for (e, n) in entries.iter().zip(1..) {
+            assert_eq!((e.state, e.result.clone()), (EntryState::Done, Some(serde_json::json!(n))));
+        }
+        // A second completion of a done call is refused, and nothing of its batch is kept.
+        let again = store.write_journal(vec![
+            JournalWrite::Intent(intent(&run.id, "d", "")),
+            JournalWrite::Complete { key: key("a"), outcome: returned(9), finished_at: 4 },
+        ]);
+        assert_eq!(again.unwrap_err().kind, StoreErrorKind::Conflict);
+        assert_eq!(store.journal(&run.id).unwrap().len(), 3);
     }
 }
