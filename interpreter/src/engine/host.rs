@@ -208,14 +208,14 @@ fn bad_result(call: &ActionCall<'_>, errors: &[value::DecodeError]) -> Flow {
 fn record(
     call: &ActionCall<'_>,
     call_id: String,
-    labels: &Labels,
+    labels: &Labels<'_>,
     arguments: RecordedJson,
     started_at: Arc<str>,
 ) -> ActionRecord {
     ActionRecord {
         call_id,
-        connector: labels.connector.clone(),
-        action: labels.action.clone(),
+        connector: labels.names.connector.clone(),
+        action: labels.names.action.clone(),
         effect: labels.effect.clone(),
         arguments,
         result: None,
@@ -235,7 +235,7 @@ impl Host for EngineHost<'_> {
         let engine = self.engine;
         let store = &engine.store;
         let (site, indices) = split_key(&call);
-        let key = CallKey::of_run(&self.run_id, &site, indices);
+        let key = CallKey::of_run(&self.run_id, site, indices);
         // The case record takes the evaluator's key: nothing else reads it past this point.
         let call_id = std::mem::take(&mut call.key);
         let effectful = call.effect > EffectKind::Read;
@@ -252,7 +252,7 @@ impl Host for EngineHost<'_> {
         let recorded_args = match &arguments {
             Some(json) if !keep_values => RecordedJson::from_compact(self.text(json)),
             _ => {
-                let fields = labels.params.iter().cloned().zip(call.args.iter().cloned()).collect();
+                let fields = labels.names.params.iter().cloned().zip(call.args.iter().cloned()).collect();
                 RecordedJson::of_value(Value::Record(Arc::new(fields)))
             }
         };
@@ -312,9 +312,9 @@ impl Host for EngineHost<'_> {
         let args = JournalJson::Recorded(recorded_args);
         let intent = Intent {
             key,
-            effect: labels.effect,
-            connector: labels.connector,
-            action: labels.action,
+            effect: labels.effect.clone(),
+            connector: labels.names.connector.clone(),
+            action: labels.names.action.clone(),
             args,
             started_at: started,
             approval_id: self.approval_id(call.approval.as_deref()),

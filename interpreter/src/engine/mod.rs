@@ -328,10 +328,10 @@ pub(crate) struct CallLabels {
 }
 
 #[derive(Clone)]
-struct ActionLabels {
-    connector: Arc<str>,
-    action: Arc<str>,
-    params: Arc<[value::Text]>,
+pub(crate) struct ActionLabels {
+    pub(crate) connector: Arc<str>,
+    pub(crate) action: Arc<str>,
+    pub(crate) params: Arc<[value::Text]>,
 }
 
 impl ActionLabels {
@@ -359,32 +359,29 @@ impl CallLabels {
         CallLabels { actions, effects }
     }
 
-    /// The names `call` records (made afresh for an action not in the program).
-    pub(crate) fn of(&self, call: &eval::ActionCall<'_>) -> Labels {
+    /// The names `call` records (made afresh for an action not in the program), borrowed:
+    /// each record takes its own copies.
+    pub(crate) fn of(&self, call: &eval::ActionCall<'_>) -> Labels<'_> {
         let id = call.site.action;
-        let ActionLabels { connector, action, params } = self
-            .actions
-            .get(id.connector.0 as usize)
-            .and_then(|c| c.get(id.index as usize))
-            .cloned()
-            .unwrap_or_else(|| ActionLabels::new(Arc::from(call.connector), call.action));
+        let names = match self.actions.get(id.connector.0 as usize).and_then(|c| c.get(id.index as usize)) {
+            Some(names) => std::borrow::Cow::Borrowed(names),
+            None => std::borrow::Cow::Owned(ActionLabels::new(Arc::from(call.connector), call.action)),
+        };
         let effect = match call.effect {
             EffectKind::Read => 0,
             EffectKind::Write => 1,
             EffectKind::Reversible => 2,
             EffectKind::Destructive => 3,
         };
-        Labels { connector, action, effect: self.effects[effect].clone(), params }
+        Labels { names, effect: &self.effects[effect] }
     }
 }
 
-/// The names a call records: its connector's, its action's, its effect's and its
-/// parameters'.
-pub(crate) struct Labels {
-    pub(crate) connector: Arc<str>,
-    pub(crate) action: Arc<str>,
-    pub(crate) effect: Arc<str>,
-    pub(crate) params: Arc<[value::Text]>,
+/// The names a call records: its connector's, its action's and its parameters', and its
+/// effect's.
+pub(crate) struct Labels<'e> {
+    pub(crate) names: std::borrow::Cow<'e, ActionLabels>,
+    pub(crate) effect: &'e Arc<str>,
 }
 
 impl Engine {

@@ -340,15 +340,15 @@ pub struct CallKey {
 
 impl CallKey {
     pub fn new(run_id: &str, site: &str, indices: &str) -> CallKey {
-        CallKey::of_run(&Arc::from(run_id), &Arc::from(site), indices)
+        CallKey::of_run(&Arc::from(run_id), Arc::from(site), indices)
     }
 
     /// A key of the run `run_id` at the call site `site`, sharing their text.
-    pub fn of_run(run_id: &Arc<str>, site: &Arc<str>, indices: &str) -> CallKey {
+    pub fn of_run(run_id: &Arc<str>, site: Arc<str>, indices: &str) -> CallKey {
         // Most calls are outside loops: their keys share one empty text.
         static NONE: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from(""));
         let indices = if indices.is_empty() { NONE.clone() } else { Arc::from(indices) };
-        CallKey { run_id: run_id.clone(), site: site.clone(), indices }
+        CallKey { run_id: run_id.clone(), site, indices }
     }
 }
 
