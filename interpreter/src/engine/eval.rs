@@ -555,18 +555,16 @@ impl<'a> Machine<'a> {
         })
     }
 
-    /// Evaluates an expression.
+    /// Evaluates an expression in a future of its own. [`Machine::eval`] first tries the
+    /// expression on the spot ([`Machine::leaf`]), so this does not try again: what it
+    /// could have answered there is evaluated here, to the same value.
     pub fn expr<'s>(&'s self, frame: &'s mut Frame, e: &'a Expr, depth: usize) -> BoxFuture<'s, R<Value>> {
         Box::pin(async move {
             if depth > MAX_DEPTH {
                 return err("the program nests too deeply to run");
             }
-            if let Some(value) = self.leaf(frame, e, depth) {
-                return value;
-            }
             let d = depth + 1;
             match &e.kind {
-                // Every one of these is a leaf, answered above.
                 ExprKind::Int { .. }
                 | ExprKind::Float { .. }
                 | ExprKind::Bool { .. }
@@ -574,7 +572,9 @@ impl<'a> Machine<'a> {
                 | ExprKind::Str { .. }
                 | ExprKind::Duration { .. }
                 | ExprKind::Local { .. }
-                | ExprKind::Variant { .. } => err("internal error: a literal or a local was not evaluated"),
+                | ExprKind::Variant { .. } => self
+                    .leaf(frame, e, depth)
+                    .unwrap_or_else(|| err("internal error: a literal or a local was not evaluated")),
                 ExprKind::Interp { parts } => {
                     let mut values = Vec::with_capacity(parts.len());
                     for part in parts {
@@ -954,8 +954,6 @@ impl<'a> Machine<'a> {
     }
 }
 
-/// The context path of iteration `i` of a loop run in context `base`: `base[i]`, written
-/// into one allocation of the right size (it is made for every iteration of every loop).
 /// The text of an interpolated string whose expression parts have `values`, in order.
 fn interpolate(parts: &[InterpPart], values: &[Value]) -> String {
     // The literal text, and a little room for each value.
@@ -982,6 +980,9 @@ fn interpolate(parts: &[InterpPart], values: &[Value]) -> String {
     out
 }
 
+/// The context path of iteration `i` of a loop run in context `base`: `base[i]`, written
+/// into one allocation of the right size (it is made for every iteration of a concurrent
+/// loop).
 fn loop_ctx(base: &str, i: usize) -> String {
     let mut ctx = String::with_capacity(base.len() + 22);
     ctx.push_str(base);

@@ -87,17 +87,19 @@ impl<'e> EngineHost<'e> {
 
     /// `json` as compact text, for the journal and the case, which share it.
     fn text(&self, json: &Json) -> Arc<str> {
-        match self.scratch.lock() {
-            Ok(mut scratch) => compact_text(json, &mut scratch),
-            Err(_) => compact_text(json, &mut String::new()),
-        }
+        self.with_scratch(|scratch| compact_text(json, scratch))
     }
 
     /// `value` as compact JSON text (of [`Value::to_json`]), for the journal and the case.
     fn value_text(&self, value: &Value) -> Arc<str> {
+        self.with_scratch(|scratch| value_text_with(value, scratch))
+    }
+
+    /// `write` with the run's text buffer (a fresh one if its lock is poisoned).
+    fn with_scratch(&self, write: impl FnOnce(&mut String) -> Arc<str>) -> Arc<str> {
         match self.scratch.lock() {
-            Ok(mut scratch) => value_text_with(value, &mut scratch),
-            Err(_) => value_text_with(value, &mut String::new()),
+            Ok(mut scratch) => write(&mut scratch),
+            Err(_) => write(&mut String::new()),
         }
     }
 

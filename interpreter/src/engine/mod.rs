@@ -420,7 +420,8 @@ impl Engine {
     }
 
     /// The same program, configuration, connectors and options over another store, without
-    /// working anything out again (the program's hashes, its names).
+    /// hashing the program again (const values, schedules and the names decoded values share
+    /// are worked out afresh, as runs need them).
     pub fn with_store(&self, store: Arc<dyn Store>) -> Engine {
         Engine {
             program: self.program.clone(),

@@ -391,8 +391,8 @@ impl Inner {
     /// The journal and case of `run_id`, made for a run id this store did not create.
     fn data_mut(&mut self, run_id: &str) -> &mut RunData {
         match self.run_index(run_id) {
-            Some(i) if i < self.runs.len() => &mut self.runs[i].data,
-            _ => self.others.entry(run_id.to_string()).or_default(),
+            Some(i) => &mut self.runs[i].data,
+            None => self.others.entry(run_id.to_string()).or_default(),
         }
     }
 
@@ -400,21 +400,21 @@ impl Inner {
         self.data(run_id).map(|d| &d.journal)
     }
 
-    fn entry(&self, key: &CallKey) -> Option<&Kept> {
-        self.entry_hashed(key, slot_hash(key))
+    /// The journal of `run_id`, if it has one (none is made).
+    fn journal_of_mut(&mut self, run_id: &str) -> Option<&mut RunJournal> {
+        match self.run_index(run_id) {
+            Some(i) => self.runs.get_mut(i).map(|r| &mut r.data.journal),
+            None => self.others.get_mut(run_id).map(|d| &mut d.journal),
+        }
     }
 
-    /// [`Inner::entry`] of a key whose [`slot_hash`] is known.
-    fn entry_hashed(&self, key: &CallKey, hash: u64) -> Option<&Kept> {
+    fn entry(&self, key: &CallKey) -> Option<&Kept> {
         let run = self.journal_of(&key.run_id)?;
-        run.entries.get(run.position(key, hash)?)?.as_ref()
+        run.entries.get(run.position(key, slot_hash(key))?)?.as_ref()
     }
 
     fn entry_mut(&mut self, key: &CallKey, hash: u64) -> Option<&mut Kept> {
-        let run = match self.run_index(&key.run_id) {
-            Some(i) => &mut self.runs.get_mut(i)?.data.journal,
-            None => &mut self.others.get_mut(&*key.run_id)?.journal,
-        };
+        let run = self.journal_of_mut(&key.run_id)?;
         let at = run.position(key, hash)?;
         run.entries.get_mut(at)?.as_mut()
     }
@@ -448,11 +448,7 @@ impl Inner {
 
     /// The entry at position `at` of the journal of `run_id`.
     fn entry_at_mut(&mut self, run_id: &str, at: usize) -> Option<&mut Kept> {
-        let run = match self.run_index(run_id) {
-            Some(i) => &mut self.runs.get_mut(i)?.data.journal,
-            None => &mut self.others.get_mut(run_id)?.journal,
-        };
-        run.entries.get_mut(at)?.as_mut()
+        self.journal_of_mut(run_id)?.entries.get_mut(at)?.as_mut()
     }
 }
 
@@ -712,10 +708,9 @@ impl Store for MemoryStore {
         inner.write_all(writes)?;
         if let Some(run) = inner.runs.get_mut(index) {
             run.apply(update);
+            run.data.case = Some(KeptCase::Finished(case.clone()));
+            inner.journal_hint = run.data.journal.entries.len();
         }
-        let data = inner.data_mut(run_id);
-        data.case = Some(KeptCase::Finished(case.clone()));
-        inner.journal_hint = data.journal.entries.len();
         Ok(())
     }
 

@@ -389,7 +389,7 @@ fn text_through(scratch: &mut String, write: impl FnOnce(&mut String)) -> Arc<st
 
 /// The compact JSON text of `value.to_json()`, written without building that JSON value.
 pub(crate) fn value_text(value: &crate::value::Value) -> Arc<str> {
-    value_text_with(value, &mut String::with_capacity(256))
+    value_text_with(value, &mut String::new())
 }
 
 /// A JSON value on its way into the journal: a value, or JSON recorded as the case records

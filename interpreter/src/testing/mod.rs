@@ -262,8 +262,10 @@ fn now_ms() -> i64 {
 impl Host for TestHost<'_> {
     async fn action(&self, run: &RunState, call: ActionCall<'_>) -> R<Value> {
         let qualified = call.qualified();
+        // Kept for `calls(...)` and recorded in the case.
+        let arguments = call.args_record();
         let answer = self.with(|s| {
-            s.calls.push((call.site.action, call.args_record()));
+            s.calls.push((call.site.action, arguments.clone()));
             s.mocks
                 .iter()
                 .find(|m| m.action == call.site.action && mock_matches(&m.patterns, &call.args))
@@ -296,7 +298,7 @@ impl Host for TestHost<'_> {
             connector: call.connector.into(),
             action: call.action.name.as_str().into(),
             effect: call.effect.name().into(),
-            arguments: RecordedJson::of(&Json::Object(call.args_json())),
+            arguments: RecordedJson::of_value(arguments),
             result: record_result.map(RecordedJson::from),
             error: record_error,
             status,
