@@ -84,15 +84,148 @@ pub enum ActionStatus {
     Unconfirmed,
 }
 
+/// The connector, action and effect (`read`, `write`, `reversible`, `destructive`) a call is
+/// journaled and recorded under. An engine makes one per action and effect of its program,
+/// and every record of a call to it shares that one: copying names copies no text. It
+/// serializes as the three fields `connector`, `action` and `effect`.
+#[derive(Clone)]
+pub struct CallNames(Arc<Names>);
+
+#[derive(PartialEq, Eq, Serialize, Deserialize)]
+struct Names {
+    connector: Box<str>,
+    action: Box<str>,
+    effect: Box<str>,
+}
+
+impl CallNames {
+    pub fn new(connector: &str, action: &str, effect: &str) -> CallNames {
+        CallNames(Arc::new(Names {
+            connector: connector.into(),
+            action: action.into(),
+            effect: effect.into(),
+        }))
+    }
+
+    pub fn connector(&self) -> &str {
+        &self.0.connector
+    }
+
+    pub fn action(&self) -> &str {
+        &self.0.action
+    }
+
+    /// `read`, `write`, `reversible` or `destructive`.
+    pub fn effect(&self) -> &str {
+        &self.0.effect
+    }
+}
+
+impl PartialEq for CallNames {
+    fn eq(&self, other: &CallNames) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+impl Eq for CallNames {}
+
+impl std::fmt::Debug for CallNames {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{} ({})", self.connector(), self.action(), self.effect())
+    }
+}
+
+impl Serialize for CallNames {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for CallNames {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<CallNames, D::Error> {
+        Names::deserialize(deserializer).map(|names| CallNames(Arc::new(names)))
+    }
+}
+
+/// A call's id within its run: its call site's id, then the path of function-call sites
+/// and loop indices that led to it (`c3`, `c3[2]`). Shares its text with the call's journal
+/// key: copying one copies no text. It serializes as one string.
+#[derive(Clone)]
+pub struct CallId {
+    site: Arc<str>,
+    path: Arc<str>,
+}
+
+impl CallId {
+    pub fn new(site: Arc<str>, path: Arc<str>) -> CallId {
+        CallId { site, path }
+    }
+
+    /// The id as one string.
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        if self.path.is_empty() {
+            std::borrow::Cow::Borrowed(&self.site)
+        } else {
+            std::borrow::Cow::Owned(format!("{}{}", self.site, self.path))
+        }
+    }
+
+    /// The two parts, written one after the other, make the id.
+    pub(crate) fn parts(&self) -> [&str; 2] {
+        [&self.site, &self.path]
+    }
+}
+
+impl From<&str> for CallId {
+    fn from(id: &str) -> CallId {
+        CallId { site: Arc::from(id), path: Arc::from("") }
+    }
+}
+
+impl PartialEq for CallId {
+    /// Equal when their texts are, however each is split.
+    fn eq(&self, other: &CallId) -> bool {
+        self.site.len() + self.path.len() == other.site.len() + other.path.len()
+            && self.site.bytes().chain(self.path.bytes()).eq(other.site.bytes().chain(other.path.bytes()))
+    }
+}
+
+impl Eq for CallId {}
+
+impl std::fmt::Display for CallId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.site)?;
+        f.write_str(&self.path)
+    }
+}
+
+impl std::fmt::Debug for CallId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.text(), f)
+    }
+}
+
+impl Serialize for CallId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text())
+    }
+}
+
+impl<'de> Deserialize<'de> for CallId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<CallId, D::Error> {
+        let id = std::borrow::Cow::<str>::deserialize(deserializer)?;
+        Ok(CallId::from(&*id))
+    }
+}
+
 /// One action call of a run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ActionRecord {
     /// The journal key: call-site id plus the function-call and loop-index path.
-    pub call_id: String,
-    pub connector: Arc<str>,
-    pub action: Arc<str>,
-    /// `read`, `write`, `reversible`, `destructive`.
-    pub effect: Arc<str>,
+    pub call_id: CallId,
+    /// `connector`, `action` and `effect` (`read`, `write`, `reversible`, `destructive`).
+    #[serde(flatten)]
+    pub names: CallNames,
     /// Arguments keyed by parameter name.
     pub arguments: RecordedJson,
     pub result: Option<RecordedJson>,
@@ -346,5 +479,58 @@ impl Case {
             map.insert(item.label.clone(), item.value.json());
         }
         Json::Object(map)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_id_is_one_string_however_it_is_split() {
+        let split = CallId::new(Arc::from("c3"), Arc::from("<c1>[2]"));
+        let whole = CallId::from("c3<c1>[2]");
+        assert_eq!(split, whole);
+        assert_eq!(split.to_string(), "c3<c1>[2]");
+        assert_eq!(split.text(), "c3<c1>[2]");
+        assert_ne!(split, CallId::from("c3<c1>[3]"));
+        assert_ne!(CallId::new(Arc::from("c3"), Arc::from("")), whole);
+        let json = serde_json::to_string(&split).unwrap();
+        assert_eq!(json, r#""c3<c1>[2]""#);
+        assert_eq!(serde_json::from_str::<CallId>(&json).unwrap(), split);
+        let mut text = Vec::new();
+        let escaped = CallId::new(Arc::from(r"c\"), Arc::from(r#"""#));
+        crate::store::json_text::write_str_parts(&mut text, escaped.parts());
+        assert_eq!(String::from_utf8(text).unwrap(), serde_json::to_string(r#"c\""#).unwrap());
+    }
+
+    #[test]
+    fn call_names_are_three_fields_of_the_action_record() {
+        let record = ActionRecord {
+            call_id: CallId::from("c1"),
+            names: CallNames::new("mail", "quarantine", "reversible"),
+            arguments: RecordedJson::of(&serde_json::json!({"id": "m1"})),
+            result: None,
+            error: None,
+            status: ActionStatus::Done,
+            started_at: Arc::from("2026-01-01T00:00:00.000Z"),
+            finished_at: None,
+            duration_ms: None,
+            approval: None,
+            replayed: false,
+        };
+        let text = serde_json::to_string(&record).unwrap();
+        assert!(
+            text.starts_with(
+                r#"{"call_id":"c1","connector":"mail","action":"quarantine","effect":"reversible","arguments":"#
+            ),
+            "{text}"
+        );
+        let json: Json = serde_json::from_str(&text).unwrap();
+        let back: ActionRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(back, record);
+        assert_eq!(back.names.connector(), "mail");
+        assert_eq!(format!("{:?}", back.names), "mail.quarantine (reversible)");
     }
 }

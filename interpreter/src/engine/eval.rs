@@ -130,8 +130,9 @@ pub struct ActionCall<'a> {
     pub site: &'a CallSite,
     pub action: &'a Action,
     pub connector: &'a str,
-    /// Journal key: call-site id plus context path.
-    pub key: String,
+    /// The path of function-call sites and loop indices to the call: with the site's id,
+    /// its journal key.
+    pub path: &'a str,
     /// The stronger of the call site's and the declaration's effect.
     pub effect: EffectKind,
     /// Arguments in parameter order.
@@ -832,14 +833,11 @@ impl<'a> Machine<'a> {
             e.action = Some(format!("{}.{}", connector.name, action.name));
             return Err(Flow::Halt(e));
         }
-        let mut key = String::with_capacity(site.id.0.len() + frame.ctx.len());
-        key.push_str(&site.id.0);
-        key.push_str(&frame.ctx);
         let call = ActionCall {
             site,
             action,
             connector: &connector.name,
-            key,
+            path: &frame.ctx,
             effect,
             args,
             approval: frame.approval.clone(),

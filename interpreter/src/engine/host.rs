@@ -1,6 +1,6 @@
 //! The engine's [`Host`]: journaled connector calls, stored approvals, journaled `now()`.
 
-use super::case::{ActionRecord, ActionStatus, ApprovalRecord, ApprovalState, RecordedJson};
+use super::case::{ActionRecord, ActionStatus, ApprovalRecord, ApprovalState, CallId, RecordedJson};
 use super::eval::{ActionCall, ApprovalAsk, Flow, Host, R, RunError, RunState};
 use super::{Engine, Labels, now_ms};
 use crate::store::{
@@ -209,16 +209,14 @@ fn bad_result(call: &ActionCall<'_>, errors: &[value::DecodeError]) -> Flow {
 
 fn record(
     call: &ActionCall<'_>,
-    call_id: String,
+    call_id: CallId,
     labels: &Labels<'_>,
     arguments: RecordedJson,
     started_at: Arc<str>,
 ) -> ActionRecord {
     ActionRecord {
         call_id,
-        connector: labels.names.connector.clone(),
-        action: labels.names.action.clone(),
-        effect: labels.effect.clone(),
+        names: labels.names().clone(),
         arguments,
         result: None,
         error: None,
@@ -233,13 +231,11 @@ fn record(
 
 #[async_trait::async_trait]
 impl Host for EngineHost<'_> {
-    async fn action(&self, run: &RunState, mut call: ActionCall<'_>) -> R<Value> {
+    async fn action(&self, run: &RunState, call: ActionCall<'_>) -> R<Value> {
         let engine = self.engine;
         let store = &engine.store;
-        let (site, indices) = split_key(&call);
-        let key = CallKey::of_run(&self.run_id, site, indices);
-        // The case record takes the evaluator's key: nothing else reads it past this point.
-        let call_id = std::mem::take(&mut call.key);
+        let key = CallKey::of_run(&self.run_id, call.site.id.0.clone(), call.path);
+        let call_id = CallId::new(key.site.clone(), key.indices.clone());
         let effectful = call.effect > EffectKind::Read;
         let (started, clock) = self.clock();
         let labels = engine.labels.of(&call);
@@ -254,7 +250,7 @@ impl Host for EngineHost<'_> {
         let recorded_args = match &arguments {
             Some(json) if !keep_values => RecordedJson::from_compact(self.text(json)),
             _ => {
-                let fields = labels.names.params.iter().cloned().zip(call.args.iter().cloned()).collect();
+                let fields = labels.params().iter().cloned().zip(call.args.iter().cloned()).collect();
                 RecordedJson::of_value(Value::Record(Arc::new(fields)))
             }
         };
@@ -314,9 +310,7 @@ impl Host for EngineHost<'_> {
         let args = JournalJson::Recorded(recorded_args);
         let intent = Intent {
             key,
-            effect: labels.effect.clone(),
-            connector: labels.names.connector.clone(),
-            action: labels.names.action.clone(),
+            names: labels.names().clone(),
             args,
             started_at: started,
             approval_id: self.approval_id(call.approval.as_deref()),
@@ -515,16 +509,6 @@ impl EngineHost<'_> {
         if !self.engine.options.quiet {
             eprintln!("[parry] {text}");
         }
-    }
-}
-
-/// Splits the evaluator's key (`SITE` + context path) into the store's site (the program's
-/// text, shared) and indices.
-fn split_key<'c>(call: &'c ActionCall<'_>) -> (Arc<str>, &'c str) {
-    let site = &call.site.id.0;
-    match call.key.strip_prefix(&**site) {
-        Some(rest) => (site.clone(), rest),
-        None => (Arc::from(call.key.as_str()), ""),
     }
 }
 

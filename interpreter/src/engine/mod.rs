@@ -65,7 +65,8 @@ mod host;
 pub mod join;
 
 pub use case::{
-    ActionRecord, ActionStatus, ApprovalRecord, ApprovalState, Case, Disposition, EvidenceItem, RecordedJson,
+    ActionRecord, ActionStatus, ApprovalRecord, ApprovalState, CallId, CallNames, Case, Disposition,
+    EvidenceItem, RecordedJson,
 };
 pub use eval::RunError;
 
@@ -323,23 +324,21 @@ pub struct Engine {
 pub(crate) struct CallLabels {
     /// Per connector, per action.
     actions: Vec<Vec<ActionLabels>>,
-    /// By [`EffectKind`], in order.
-    effects: [Arc<str>; 4],
 }
 
 #[derive(Clone)]
 pub(crate) struct ActionLabels {
-    pub(crate) connector: Arc<str>,
-    pub(crate) action: Arc<str>,
     pub(crate) params: Arc<[value::Text]>,
+    /// By [`EffectKind`], in order: a call site may raise the action's effect.
+    names: [CallNames; 4],
 }
 
 impl ActionLabels {
-    fn new(connector: Arc<str>, action: &parry_compiler::ir::Action) -> ActionLabels {
+    fn new(connector: &str, action: &parry_compiler::ir::Action) -> ActionLabels {
         ActionLabels {
-            connector,
-            action: Arc::from(action.name.as_str()),
             params: action.params.iter().map(|p| value::Text::from(p.name.as_str())).collect(),
+            names: [EffectKind::Read, EffectKind::Write, EffectKind::Reversible, EffectKind::Destructive]
+                .map(|e| CallNames::new(connector, &action.name, e.name())),
         }
     }
 }
@@ -349,23 +348,18 @@ impl CallLabels {
         let actions = program
             .connectors
             .iter()
-            .map(|c| {
-                let connector: Arc<str> = Arc::from(c.name.as_str());
-                c.actions.iter().map(|a| ActionLabels::new(connector.clone(), a)).collect()
-            })
+            .map(|c| c.actions.iter().map(|a| ActionLabels::new(&c.name, a)).collect())
             .collect();
-        let effects = [EffectKind::Read, EffectKind::Write, EffectKind::Reversible, EffectKind::Destructive]
-            .map(|e| Arc::from(e.name()));
-        CallLabels { actions, effects }
+        CallLabels { actions }
     }
 
     /// The names `call` records (made afresh for an action not in the program), borrowed:
-    /// each record takes its own copies.
+    /// each record takes its own copy.
     pub(crate) fn of(&self, call: &eval::ActionCall<'_>) -> Labels<'_> {
         let id = call.site.action;
-        let names = match self.actions.get(id.connector.0 as usize).and_then(|c| c.get(id.index as usize)) {
-            Some(names) => std::borrow::Cow::Borrowed(names),
-            None => std::borrow::Cow::Owned(ActionLabels::new(Arc::from(call.connector), call.action)),
+        let action = match self.actions.get(id.connector.0 as usize).and_then(|c| c.get(id.index as usize)) {
+            Some(labels) => std::borrow::Cow::Borrowed(labels),
+            None => std::borrow::Cow::Owned(ActionLabels::new(call.connector, call.action)),
         };
         let effect = match call.effect {
             EffectKind::Read => 0,
@@ -373,15 +367,25 @@ impl CallLabels {
             EffectKind::Reversible => 2,
             EffectKind::Destructive => 3,
         };
-        Labels { names, effect: &self.effects[effect] }
+        Labels { action, effect }
     }
 }
 
-/// The names a call records: its connector's, its action's and its parameters', and its
-/// effect's.
+/// The names a call records: its connector's, its action's, its effect's and its parameters'.
 pub(crate) struct Labels<'e> {
-    pub(crate) names: std::borrow::Cow<'e, ActionLabels>,
-    pub(crate) effect: &'e Arc<str>,
+    action: std::borrow::Cow<'e, ActionLabels>,
+    /// The index of the call's effect in [`ActionLabels::names`].
+    effect: usize,
+}
+
+impl Labels<'_> {
+    pub(crate) fn names(&self) -> &CallNames {
+        &self.action.names[self.effect]
+    }
+
+    pub(crate) fn params(&self) -> &Arc<[value::Text]> {
+        &self.action.params
+    }
 }
 
 impl Engine {

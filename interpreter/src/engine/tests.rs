@@ -202,7 +202,9 @@ async fn dry_run_skips_effects() {
     assert_eq!(out.disposition, Disposition::Resolved);
     assert_eq!(intel.calls("rep"), 2);
     assert_eq!(fw.calls("block"), 0);
-    assert!(out.case.actions.iter().any(|a| &*a.action == "block" && a.status == ActionStatus::Skipped));
+    assert!(
+        out.case.actions.iter().any(|a| a.names.action() == "block" && a.status == ActionStatus::Skipped)
+    );
     assert!(store.list_runs(&Default::default()).unwrap().is_empty());
 }
 
@@ -348,9 +350,9 @@ async fn approval_suspends_and_resume_never_repeats_effects() {
     assert_eq!(done.disposition, Disposition::Resolved, "{:?}", done.case.error);
     assert_eq!(done.case.summary.as_deref(), Some("wiped, ticket T-1"));
     assert_eq!((ticket.calls("open"), fw.calls("block"), fw.calls("wipe")), (1, 1, 1));
-    let wipe = done.case.actions.iter().find(|a| &*a.action == "wipe").unwrap();
+    let wipe = done.case.actions.iter().find(|a| a.names.action() == "wipe").unwrap();
     assert!(wipe.approval.is_some());
-    assert!(done.case.actions.iter().filter(|a| &*a.action != "wipe").all(|a| a.replayed));
+    assert!(done.case.actions.iter().filter(|a| a.names.action() != "wipe").all(|a| a.replayed));
     assert!(matches!(engine.resume(&out.run_id).await, Err(EngineError::RunFinished { .. })));
 
     // Undo: the reversible block is undone once.
@@ -498,7 +500,7 @@ async fn an_intent_without_result_is_surfaced_not_retried() {
     assert_eq!(out.disposition, Disposition::Failed);
     assert_eq!(fw.calls("block"), 0, "never retried blindly");
     assert_eq!(ticket.calls("open"), 0, "replayed from the journal");
-    let block = out.case.actions.iter().find(|a| &*a.action == "block").unwrap();
+    let block = out.case.actions.iter().find(|a| a.names.action() == "block").unwrap();
     assert_eq!(block.status, ActionStatus::Unconfirmed);
     assert!(out.case.error.as_deref().unwrap().contains("may or may not have happened"));
 }

@@ -73,10 +73,14 @@ impl Store for CrashingStore {
     }
     fn record_intent(&self, intent: &Intent) -> StoreResult<i64> {
         let seq = self.inner.record_intent(intent)?;
-        if effectful(&intent.effect) {
+        if effectful(intent.names.effect()) {
             let n = self.intents.fetch_add(1, Ordering::SeqCst) + 1;
             if self.before == Some(n) {
-                eprintln!("[parry] {BEFORE}={n}: stopping before {}.{}", intent.connector, intent.action);
+                eprintln!(
+                    "[parry] {BEFORE}={n}: stopping before {}.{}",
+                    intent.names.connector(),
+                    intent.names.action()
+                );
                 std::process::abort();
             }
         }
@@ -104,10 +108,14 @@ impl Store for CrashingStore {
                     let n = self.completed.fetch_add(1, Ordering::SeqCst) + 1;
                     (self.after == Some(n)).then(|| format!("{AFTER}={n}: stopping after {key}"))
                 }
-                JournalWrite::Intent(intent) if effectful(&intent.effect) => {
+                JournalWrite::Intent(intent) if effectful(intent.names.effect()) => {
                     let n = self.intents.fetch_add(1, Ordering::SeqCst) + 1;
                     (self.before == Some(n)).then(|| {
-                        format!("{BEFORE}={n}: stopping before {}.{}", intent.connector, intent.action)
+                        format!(
+                            "{BEFORE}={n}: stopping before {}.{}",
+                            intent.names.connector(),
+                            intent.names.action()
+                        )
                     })
                 }
                 JournalWrite::Done { .. } | JournalWrite::Intent(_) => None,

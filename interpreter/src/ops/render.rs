@@ -189,9 +189,9 @@ fn action(a: &ActionRecord, p: &Paint) -> String {
     let _ = writeln!(
         out,
         "    {}.{} [{}] {}{duration}{replayed}",
-        a.connector,
-        a.action,
-        a.effect,
+        a.names.connector(),
+        a.names.action(),
+        a.names.effect(),
         p.status(a.status)
     );
     let _ = writeln!(out, "      args: {}", compact(&a.arguments.json()));

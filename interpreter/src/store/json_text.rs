@@ -113,17 +113,28 @@ const SHORT: usize = 16;
 
 /// Writes `s` as a JSON string, quotes included.
 pub(crate) fn write_str(out: &mut impl Sink, s: &str) {
+    write_str_parts(out, [s]);
+}
+
+/// Writes the text of `parts`, one after the other, as one JSON string.
+pub(crate) fn write_str_parts<const N: usize>(out: &mut impl Sink, parts: [&str; N]) {
+    out.reserve(parts.iter().map(|p| p.len()).sum::<usize>() + 2);
+    out.push_ascii(b'"');
+    for part in parts {
+        write_escaped(out, part);
+    }
+    out.push_ascii(b'"');
+}
+
+/// Writes `s` escaped for a JSON string, without quotes.
+fn write_escaped(out: &mut impl Sink, s: &str) {
     let bytes = s.as_bytes();
-    out.reserve(bytes.len() + 2);
     // A short string (a name, an id, a time) with nothing to escape, the usual kind: one
     // test per byte, then one copy.
     if bytes.len() <= SHORT && !bytes.iter().any(|&b| ESCAPED[usize::from(b)]) {
-        out.push_ascii(b'"');
         out.push_str(s);
-        out.push_ascii(b'"');
         return;
     }
-    out.push_ascii(b'"');
     // `bytes[start..at]` is scanned and waits to be copied in one piece.
     let mut start = 0;
     let mut at = 0;
@@ -149,7 +160,6 @@ pub(crate) fn write_str(out: &mut impl Sink, s: &str) {
         }
     }
     out.push_str(s.get(start..).unwrap_or_default());
-    out.push_ascii(b'"');
 }
 
 /// Writes `items` as a JSON array, each written by `item`; stops at the first error.

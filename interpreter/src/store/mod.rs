@@ -19,7 +19,7 @@ mod sqlite;
 pub use memory::MemoryStore;
 pub use sqlite::{Durability, SYNC_ENV, SqliteStore, default_path};
 
-use crate::engine::{ActionRecord, Case, EvidenceItem, RecordedJson};
+use crate::engine::{ActionRecord, CallNames, Case, EvidenceItem, RecordedJson};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use std::fmt;
@@ -141,9 +141,7 @@ fn write_case(out: &mut Vec<u8>, case: &Case) -> serde_json::Result<()> {
 fn write_action(out: &mut Vec<u8>, action: &ActionRecord) -> serde_json::Result<()> {
     let ActionRecord {
         call_id,
-        connector,
-        action: name,
-        effect,
+        names,
         arguments,
         result,
         error,
@@ -154,10 +152,11 @@ fn write_action(out: &mut Vec<u8>, action: &ActionRecord) -> serde_json::Result<
         approval,
         replayed,
     } = action;
-    str_field(out, "{\"call_id\":", call_id);
-    str_field(out, ",\"connector\":", connector);
-    str_field(out, ",\"action\":", name);
-    str_field(out, ",\"effect\":", effect);
+    out.extend_from_slice(b"{\"call_id\":");
+    json_text::write_str_parts(out, call_id.parts());
+    str_field(out, ",\"connector\":", names.connector());
+    str_field(out, ",\"action\":", names.action());
+    str_field(out, ",\"effect\":", names.effect());
     out.extend_from_slice(b",\"arguments\":");
     arguments.write_to(out);
     out.extend_from_slice(b",\"result\":");
@@ -446,10 +445,9 @@ impl PartialEq for JournalJson {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Intent {
     pub key: CallKey,
-    /// `read`, `write`, `reversible`, `destructive`.
-    pub effect: Arc<str>,
-    pub connector: Arc<str>,
-    pub action: Arc<str>,
+    /// The connector, the action and the effect (`read`, `write`, `reversible`,
+    /// `destructive`), shared with the case record.
+    pub names: CallNames,
     /// Arguments keyed by parameter name.
     pub args: JournalJson,
     pub started_at: i64,
@@ -749,9 +747,7 @@ pub(crate) mod suite {
     pub(crate) fn intent(run: &str, site: &str, indices: &str, effect: &str) -> Intent {
         Intent {
             key: CallKey::new(run, site, indices),
-            effect: effect.into(),
-            connector: "mail".into(),
-            action: "quarantine".into(),
+            names: crate::engine::CallNames::new("mail", "quarantine", effect),
             args: json!({"message": {"id": "m1"}}).into(),
             started_at: 100,
             approval_id: None,
@@ -1036,10 +1032,8 @@ mod case_text_tests {
 
     fn action(arguments: Json, result: Option<Json>) -> ActionRecord {
         ActionRecord {
-            call_id: "c1/0".to_string(),
-            connector: "mail\"box".into(),
-            action: "fetch".into(),
-            effect: "read".into(),
+            call_id: crate::engine::CallId::from("c1/0"),
+            names: CallNames::new("mail\"box", "fetch", "read"),
             arguments: RecordedJson::of(&arguments),
             result: result.as_ref().map(RecordedJson::of),
             error: Some("line\nbreak \u{1} é".to_string()),

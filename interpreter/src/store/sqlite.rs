@@ -507,9 +507,9 @@ impl SqliteStore {
                     key.site,
                     key.indices,
                     state.name(),
-                    intent.effect,
-                    intent.connector,
-                    intent.action,
+                    intent.names.effect(),
+                    intent.names.connector(),
+                    intent.names.action(),
                     args,
                     result,
                     error,
@@ -1274,9 +1274,7 @@ mod tests {
             store
                 .record_intent(&Intent {
                     key: CallKey::new(&run.id, "playbook:phishing/2", ""),
-                    effect: "destructive".into(),
-                    connector: "mail".into(),
-                    action: "purge".into(),
+                    names: crate::engine::CallNames::new("mail", "purge", "destructive"),
                     args: json!({"message": "m1"}).into(),
                     started_at: 2,
                     approval_id: None,
@@ -1346,9 +1344,7 @@ mod tests {
                     store
                         .record_intent(&Intent {
                             key: key.clone(),
-                            effect: "write".into(),
-                            connector: "ticket".into(),
-                            action: "comment".into(),
+                            names: crate::engine::CallNames::new("ticket", "comment", "write"),
                             args: json!({"i": i}).into(),
                             started_at: i,
                             approval_id: None,

@@ -22,7 +22,8 @@
 //! - The first `expect` that does not hold ends the test; a comparison shows both sides.
 
 use crate::engine::case::{
-    ActionRecord, ActionStatus, ApprovalRecord, ApprovalState, Case, Disposition, RecordedJson,
+    ActionRecord, ActionStatus, ApprovalRecord, ApprovalState, CallId, CallNames, Case, Disposition,
+    RecordedJson,
 };
 use crate::engine::eval::{
     ActionCall, ApprovalAsk, ConstCache, Flow, Frame, Host, Machine, MockDef, MockPatternValue, R, RunError,
@@ -294,10 +295,8 @@ impl Host for TestHost<'_> {
             }
         };
         let record = ActionRecord {
-            call_id: call.key.clone(),
-            connector: call.connector.into(),
-            action: call.action.name.as_str().into(),
-            effect: call.effect.name().into(),
+            call_id: CallId::new(call.site.id.0.clone(), std::sync::Arc::from(call.path)),
+            names: CallNames::new(call.connector, &call.action.name, call.effect.name()),
             arguments: RecordedJson::of_value(arguments),
             result: record_result.map(RecordedJson::from),
             error: record_error,
