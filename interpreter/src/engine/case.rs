@@ -263,6 +263,15 @@ enum Recorded {
     List(Arc<Vec<Value>>),
     /// A record value, whose JSON this is.
     Record(Arc<Vec<(Text, Value)>>),
+    /// An action call's arguments: the record of their values under their parameters' names.
+    Args(Arc<Args>),
+}
+
+/// An action call's arguments as the call made them: its values, in parameter order, and
+/// the parameters' names, shared by every call of the action.
+struct Args {
+    names: Arc<[Text]>,
+    values: Vec<Value>,
 }
 
 impl Recorded {
@@ -272,6 +281,9 @@ impl Recorded {
             Recorded::Text(_) => None,
             Recorded::List(items) => Some(Value::List(items.clone())),
             Recorded::Record(fields) => Some(Value::Record(fields.clone())),
+            Recorded::Args(args) => Some(Value::Record(Arc::new(
+                args.names.iter().cloned().zip(args.values.iter().cloned()).collect(),
+            ))),
         }
     }
 }
@@ -292,6 +304,20 @@ impl RecordedJson {
             Value::Unit | Value::None => Recorded::Text(null_text()),
             other => Recorded::Text(crate::store::value_text(&other)),
         })
+    }
+
+    /// An action call's arguments, `values` in the order of the parameters `names`: the
+    /// record of them, made only when it is read.
+    pub(crate) fn of_args(names: Arc<[Text]>, values: Vec<Value>) -> RecordedJson {
+        RecordedJson(Recorded::Args(Arc::new(Args { names, values })))
+    }
+
+    /// The argument values held by [`RecordedJson::of_args`], in parameter order.
+    pub(crate) fn arg_values(&self) -> Option<&[Value]> {
+        match &self.0 {
+            Recorded::Args(args) => Some(&args.values),
+            _ => None,
+        }
     }
 
     /// Text already written by [`crate::store::compact_text`] (compact, as `serde_json`
@@ -503,6 +529,23 @@ mod tests {
         let escaped = CallId::new(Arc::from(r"c\"), Arc::from(r#"""#));
         crate::store::json_text::write_str_parts(&mut text, escaped.parts());
         assert_eq!(String::from_utf8(text).unwrap(), serde_json::to_string(r#"c\""#).unwrap());
+    }
+
+    #[test]
+    fn arguments_read_as_the_record_of_their_values() {
+        let names: Arc<[Text]> = [Text::from("message"), Text::from("why")].into_iter().collect();
+        let values = vec![Value::Str(Text::from("m\"1")), Value::Int(3)];
+        let args = RecordedJson::of_args(names.clone(), values.clone());
+        let record =
+            RecordedJson::of_value(Value::Record(Arc::new(names.iter().cloned().zip(values).collect())));
+        assert_eq!(args.text(), record.text());
+        assert_eq!(args.text(), r#"{"message":"m\"1","why":3}"#);
+        assert_eq!(args.json(), serde_json::json!({"message": "m\"1", "why": 3}));
+        assert_eq!(args.arg_values().map(<[Value]>::len), Some(2));
+        assert!(record.arg_values().is_none());
+        let mut out = Vec::new();
+        args.write_to(&mut out);
+        assert_eq!(out, record.text().as_bytes());
     }
 
     #[test]

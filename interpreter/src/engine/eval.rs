@@ -167,8 +167,13 @@ impl ActionCall<'_> {
 
     /// `C.A(name: value, ...)` for messages.
     pub fn describe(&self) -> String {
+        self.describe_with(&self.args)
+    }
+
+    /// As [`ActionCall::describe`], with the arguments `args`.
+    pub(crate) fn describe_with(&self, args: &[Value]) -> String {
         let args: Vec<String> =
-            self.action.params.iter().zip(&self.args).map(|(p, v)| format!("{}: {v:?}", p.name)).collect();
+            self.action.params.iter().zip(args).map(|(p, v)| format!("{}: {v:?}", p.name)).collect();
         format!("{}({})", self.qualified(), args.join(", "))
     }
 }

@@ -231,7 +231,7 @@ fn record(
 
 #[async_trait::async_trait]
 impl Host for EngineHost<'_> {
-    async fn action(&self, run: &RunState, call: ActionCall<'_>) -> R<Value> {
+    async fn action(&self, run: &RunState, mut call: ActionCall<'_>) -> R<Value> {
         let engine = self.engine;
         let store = &engine.store;
         let key = CallKey::of_run(&self.run_id, call.site.id.0.clone(), call.path);
@@ -249,10 +249,8 @@ impl Host for EngineHost<'_> {
         let arguments = (typed.is_none() || !keep_values).then(|| Json::Object(call.args_json()));
         let recorded_args = match &arguments {
             Some(json) if !keep_values => RecordedJson::from_compact(self.text(json)),
-            _ => {
-                let fields = labels.params().iter().cloned().zip(call.args.iter().cloned()).collect();
-                RecordedJson::of_value(Value::Record(Arc::new(fields)))
-            }
+            // The call's values themselves: the connector gets them from the record.
+            _ => RecordedJson::of_args(labels.params().clone(), std::mem::take(&mut call.args)),
         };
         let mut rec = record(&call, call_id, &labels, recorded_args.clone(), self.time_text(started));
 
@@ -297,7 +295,7 @@ impl Host for EngineHost<'_> {
                             "`{}` was started in an earlier attempt of this run but its result was never \
                              journaled, so it may or may not have happened; it is not retried automatically. \
                              Check the target system, then handle the alert by hand or start a new run",
-                            call.describe()
+                            call.describe_with(recorded_args.arg_values().unwrap_or(&call.args))
                         ),
                     );
                     e.action = Some(call.qualified());
@@ -340,7 +338,8 @@ impl Host for EngineHost<'_> {
         let result = match (connector, typed) {
             (Err(e), _) => Err(e),
             (Ok(_), Some(typed)) => {
-                typed.call_values(&call.action.name, &call.args).await.map(Returned::Value)
+                let args = rec.arguments.arg_values().unwrap_or(&call.args);
+                typed.call_values(&call.action.name, args).await.map(Returned::Value)
             }
             (Ok(connector), None) => {
                 let no_args = serde_json::Map::new();
