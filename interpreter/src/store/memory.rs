@@ -158,32 +158,41 @@ impl std::ops::DerefMut for StoredRun {
 #[derive(Clone)]
 struct Kept {
     seq: i64,
-    key: CallKey,
-    /// [`slot_hash`] of `key`, to search a run's entries without comparing text.
+    /// The call's key, without its run's id (the run holds the entry).
+    site: Arc<str>,
+    indices: Arc<str>,
+    /// [`slot_hash`] of the key, to search a run's entries without comparing text.
     hash: u64,
     state: EntryState,
     names: CallNames,
     args: RecordedJson,
     result: Option<RecordedJson>,
-    error: Option<String>,
+    error: Option<Box<str>>,
     started_at: i64,
     finished_at: Option<i64>,
     approval_id: Option<i64>,
 }
 
 impl Kept {
-    /// The entry as the [`Store`] API gives it.
-    fn entry(&self) -> StoreResult<JournalEntry> {
+    /// Whether this is the entry of the call at `site` and `indices` (whose [`slot_hash`]
+    /// is `hash`) in its run.
+    fn is(&self, site: &str, indices: &str, hash: u64) -> bool {
+        self.hash == hash && *self.site == *site && *self.indices == *indices
+    }
+
+    /// The entry, of the run `run_id`, as the [`Store`] API gives it.
+    fn entry(&self, run_id: &Arc<str>) -> StoreResult<JournalEntry> {
+        let key = CallKey { run_id: run_id.clone(), site: self.site.clone(), indices: self.indices.clone() };
         Ok(JournalEntry {
             seq: self.seq,
-            key: self.key.clone(),
             state: self.state,
             effect: self.names.effect().to_string(),
             connector: self.names.connector().to_string(),
             action: self.names.action().to_string(),
-            args: parse_kept(&self.args, &self.key)?,
-            result: self.result.as_ref().map(|r| parse_kept(r, &self.key)).transpose()?,
-            error: self.error.clone(),
+            args: parse_kept(&self.args, &key)?,
+            result: self.result.as_ref().map(|r| parse_kept(r, &key)).transpose()?,
+            key,
+            error: self.error.as_deref().map(str::to_string),
             started_at: self.started_at,
             finished_at: self.finished_at,
             approval_id: self.approval_id,
@@ -260,25 +269,26 @@ fn slot_hash(key: &CallKey) -> u64 {
 }
 
 impl RunJournal {
-    /// Where the entry of `key` (whose [`slot_hash`] is `hash`) is.
-    fn position(&self, key: &CallKey, hash: u64) -> Option<usize> {
+    /// Where the entry of the call at `site` and `indices` (whose [`slot_hash`] is `hash`) is.
+    fn position(&self, site: &str, indices: &str, hash: u64) -> Option<usize> {
         if self.entries.len() < INDEX_FROM {
             // A short journal is searched, newest first (the usual lookup is the entry just
             // written), by hash before text: cheaper than keeping a map.
-            return self.entries.iter().rposition(|slot| {
-                slot.as_ref()
-                    .is_some_and(|e| e.hash == hash && e.key.site == key.site && e.key.indices == key.indices)
-            });
+            return self
+                .entries
+                .iter()
+                .rposition(|slot| slot.as_ref().is_some_and(|e| e.is(site, indices, hash)));
         }
-        self.index.get(&*key.site)?.get(&*key.indices).copied()
+        self.index.get(site)?.get(indices).copied()
     }
 
-    /// Makes room for a new entry under `key`: refuses when the call is done, drops an
-    /// earlier intent or failure (a retry).
-    fn replace(&mut self, key: &CallKey, hash: u64) -> StoreResult<()> {
-        let Some(at) = self.position(key, hash) else { return Ok(()) };
+    /// Makes room for `entry`, a new entry of the run `run_id`: refuses when its call is
+    /// done, drops an earlier intent or failure (a retry).
+    fn replace(&mut self, run_id: &str, entry: &Kept) -> StoreResult<()> {
+        let Some(at) = self.position(&entry.site, &entry.indices, entry.hash) else { return Ok(()) };
         if let Some(slot) = self.entries.get_mut(at) {
             if slot.as_ref().is_some_and(|old| old.state == EntryState::Done) {
+                let key = CallKey::new(run_id, &entry.site, &entry.indices);
                 return Err(StoreError::conflict(format!(
                     "the call {key} is already journaled as done; it must not run again"
                 )));
@@ -294,23 +304,23 @@ impl RunJournal {
         if at + 1 == INDEX_FROM {
             for (i, e) in self.entries.iter().enumerate() {
                 if let Some(e) = e {
-                    Self::index_one(&mut self.index, &e.key, i);
+                    Self::index_one(&mut self.index, e, i);
                 }
             }
         }
         if at + 1 >= INDEX_FROM {
-            Self::index_one(&mut self.index, &entry.key, at);
+            Self::index_one(&mut self.index, &entry, at);
         }
         self.entries.push(Some(entry));
     }
 
-    fn index_one(index: &mut BTreeMap<Arc<str>, BTreeMap<Arc<str>, usize>>, key: &CallKey, at: usize) {
-        match index.get_mut(&*key.site) {
+    fn index_one(index: &mut BTreeMap<Arc<str>, BTreeMap<Arc<str>, usize>>, entry: &Kept, at: usize) {
+        match index.get_mut(&*entry.site) {
             Some(by_indices) => {
-                by_indices.insert(key.indices.clone(), at);
+                by_indices.insert(entry.indices.clone(), at);
             }
             None => {
-                index.insert(key.site.clone(), BTreeMap::from([(key.indices.clone(), at)]));
+                index.insert(entry.site.clone(), BTreeMap::from([(entry.indices.clone(), at)]));
             }
         }
     }
@@ -408,21 +418,21 @@ impl Inner {
 
     fn entry(&self, key: &CallKey) -> Option<&Kept> {
         let run = self.journal_of(&key.run_id)?;
-        run.entries.get(run.position(key, slot_hash(key))?)?.as_ref()
+        run.entries.get(run.position(&key.site, &key.indices, slot_hash(key))?)?.as_ref()
     }
 
     fn entry_mut(&mut self, key: &CallKey, hash: u64) -> Option<&mut Kept> {
         let run = self.journal_of_mut(&key.run_id)?;
-        let at = run.position(key, hash)?;
+        let at = run.position(&key.site, &key.indices, hash)?;
         run.entries.get_mut(at)?.as_mut()
     }
 
     /// Adds `entry` to its run's journal, in place of an earlier intent or failure of the
     /// same call (refused when the call is done): its `seq`.
     /// `place` is where the check of its batch found the key.
-    fn put_entry(&mut self, entry: Kept, place: Place) -> StoreResult<i64> {
+    fn put_entry(&mut self, run_id: &str, entry: Kept, place: Place) -> StoreResult<i64> {
         let seq = entry.seq;
-        let run = &mut self.data_mut(&entry.key.run_id).journal;
+        let run = &mut self.data_mut(run_id).journal;
         match place {
             Place::New => {}
             // An intent or a failure (the check refused a done call): this write replaces it.
@@ -431,7 +441,7 @@ impl Inner {
                     *slot = None;
                 }
             }
-            Place::Batch => run.replace(&entry.key, entry.hash)?,
+            Place::Batch => run.replace(run_id, &entry)?,
         }
         run.push(entry);
         Ok(seq)
@@ -440,7 +450,7 @@ impl Inner {
     /// Where the journal holds the entry of `key` (whose [`slot_hash`] is `hash`), and its state.
     fn journal_place(&self, key: &CallKey, hash: u64) -> Option<(usize, EntryState)> {
         let run = self.journal_of(&key.run_id)?;
-        let at = run.position(key, hash)?;
+        let at = run.position(&key.site, &key.indices, hash)?;
         Some((at, run.entries.get(at)?.as_ref()?.state))
     }
 
@@ -516,13 +526,13 @@ impl Inner {
         match write {
             JournalWrite::Done { intent, outcome, finished_at } => {
                 // Converted first: nothing is changed when the conversion fails.
-                let mut entry = self.entry_from(intent, hash, scratch)?;
+                let (run_id, mut entry) = self.entry_from(intent, hash, scratch)?;
                 take_outcome(&mut entry, outcome, finished_at, scratch)?;
-                self.put_entry(entry, place)
+                self.put_entry(&run_id, entry, place)
             }
             JournalWrite::Intent(intent) => {
-                let entry = self.entry_from(intent, hash, scratch)?;
-                self.put_entry(entry, place)
+                let (run_id, entry) = self.entry_from(intent, hash, scratch)?;
+                self.put_entry(&run_id, entry, place)
             }
             JournalWrite::Complete { key, outcome, finished_at } => {
                 let entry = match place {
@@ -569,13 +579,21 @@ impl Inner {
         last
     }
 
-    fn entry_from(&mut self, intent: Intent, hash: u64, scratch: &mut String) -> StoreResult<Kept> {
+    /// The entry of `intent`'s call, with the id of its run.
+    fn entry_from(
+        &mut self,
+        intent: Intent,
+        hash: u64,
+        scratch: &mut String,
+    ) -> StoreResult<(Arc<str>, Kept)> {
         let args = kept_json(intent.args, scratch);
         self.next_seq += 1;
-        Ok(Kept {
+        let CallKey { run_id, site, indices } = intent.key;
+        let entry = Kept {
             seq: self.next_seq,
             hash,
-            key: intent.key,
+            site,
+            indices,
             state: EntryState::Intent,
             names: intent.names,
             args,
@@ -584,7 +602,8 @@ impl Inner {
             started_at: intent.started_at,
             finished_at: None,
             approval_id: intent.approval_id,
-        })
+        };
+        Ok((run_id, entry))
     }
 }
 
@@ -601,7 +620,7 @@ fn take_outcome(
         }
         Outcome::Failed(error) => {
             entry.state = EntryState::Failed;
-            entry.error = Some(error);
+            entry.error = Some(error.into_boxed_str());
         }
     }
     entry.finished_at = Some(finished_at);
@@ -711,31 +730,36 @@ impl Store for MemoryStore {
     }
 
     fn journal_entry(&self, key: &CallKey) -> StoreResult<Option<JournalEntry>> {
-        self.lock().entry(key).map(Kept::entry).transpose()
+        self.lock().entry(key).map(|e| e.entry(&key.run_id)).transpose()
     }
 
     fn journal(&self, run_id: &str) -> StoreResult<Vec<JournalEntry>> {
         let inner = self.lock();
-        inner.journal_of(run_id).map_or(Ok(Vec::new()), |run| run.live().map(Kept::entry).collect())
+        let id: Arc<str> = Arc::from(run_id);
+        inner.journal_of(run_id).map_or(Ok(Vec::new()), |run| run.live().map(|e| e.entry(&id)).collect())
     }
 
     fn unfinished_intents(&self, run_id: Option<&str>) -> StoreResult<Vec<JournalEntry>> {
         let inner = self.lock();
         let is_intent = |e: &&Kept| e.state == EntryState::Intent;
+        // The run's id made shared text only for a run that has intents.
+        let intents = |(id, data): (&str, &RunData)| {
+            let mut shared: Option<Arc<str>> = None;
+            let mut entry = move |e: &Kept| e.entry(shared.get_or_insert_with(|| Arc::from(id)));
+            data.journal.live().filter(is_intent).map(&mut entry).collect::<Vec<_>>()
+        };
         let mut out: Vec<JournalEntry> = match run_id {
-            Some(r) => inner
-                .journal_of(r)
-                .map_or(Ok(Vec::new()), |run| run.live().filter(is_intent).map(Kept::entry).collect())?,
+            Some(r) => inner.data(r).map(|d| intents((r, d))).unwrap_or_default(),
             None => inner
                 .runs
                 .iter()
-                .map(|r| &r.data)
-                .chain(inner.others.values())
-                .flat_map(|d| d.journal.live())
-                .filter(is_intent)
-                .map(Kept::entry)
-                .collect::<StoreResult<_>>()?,
-        };
+                .map(|r| (r.id.as_str(), &r.data))
+                .chain(inner.others.iter().map(|(id, d)| (id.as_str(), d)))
+                .flat_map(intents)
+                .collect(),
+        }
+        .into_iter()
+        .collect::<StoreResult<_>>()?;
         out.sort_by_key(|e| e.seq);
         Ok(out)
     }
