@@ -65,11 +65,22 @@ struct Inner {
 /// What checking a journal write found ([`Inner::check_writes`]).
 #[derive(Clone, Copy)]
 struct Checked {
+    /// Where its run is kept.
+    run: RunAt,
     /// The [`slot_hash`] of its key.
     hash: u64,
     place: Place,
     /// The state the write leaves its key in.
     state: EntryState,
+}
+
+/// Where a run's journal and case are kept.
+#[derive(Clone, Copy)]
+enum RunAt {
+    /// At this index of `runs`.
+    Runs(usize),
+    /// In `others`, under the run's id (made there when first written).
+    Other,
 }
 
 /// Where a checked write's key already is.
@@ -388,19 +399,38 @@ impl Inner {
         self.runs.get(index).filter(|r| r.id == run_id).map(|_| index)
     }
 
-    /// The journal and case of `run_id`, if it has any.
-    fn data(&self, run_id: &str) -> Option<&RunData> {
-        match self.run_index(run_id) {
-            Some(i) => self.runs.get(i).map(|r| &r.data),
-            None => self.others.get(run_id),
+    /// Where the run `run_id` is kept.
+    fn run_at(&self, run_id: &str) -> RunAt {
+        self.run_index(run_id).map_or(RunAt::Other, RunAt::Runs)
+    }
+
+    /// The journal and case of `run_id`, kept at `at`, if it has any.
+    fn data_at(&self, at: RunAt, run_id: &str) -> Option<&RunData> {
+        match at {
+            RunAt::Runs(i) => self.runs.get(i).map(|r| &r.data),
+            RunAt::Other => self.others.get(run_id),
         }
     }
 
-    /// The journal and case of `run_id`, made for a run id this store did not create.
-    fn data_mut(&mut self, run_id: &str) -> &mut RunData {
-        match self.run_index(run_id) {
-            Some(i) => &mut self.runs[i].data,
-            None => self.others.entry(run_id.to_string()).or_default(),
+    /// The journal and case of `run_id`, kept at `at`, if it has any (none is made).
+    fn data_at_mut(&mut self, at: RunAt, run_id: &str) -> Option<&mut RunData> {
+        match at {
+            RunAt::Runs(i) => self.runs.get_mut(i).map(|r| &mut r.data),
+            RunAt::Other => self.others.get_mut(run_id),
+        }
+    }
+
+    /// The journal and case of `run_id`, if it has any.
+    fn data(&self, run_id: &str) -> Option<&RunData> {
+        self.data_at(self.run_at(run_id), run_id)
+    }
+
+    /// The journal and case of `run_id`, kept at `at`, made for a run id this store did not
+    /// create.
+    fn data_made(&mut self, at: RunAt, run_id: &str) -> &mut RunData {
+        match at {
+            RunAt::Runs(i) => &mut self.runs[i].data,
+            RunAt::Other => self.others.entry(run_id.to_string()).or_default(),
         }
     }
 
@@ -408,31 +438,25 @@ impl Inner {
         self.data(run_id).map(|d| &d.journal)
     }
 
-    /// The journal of `run_id`, if it has one (none is made).
-    fn journal_of_mut(&mut self, run_id: &str) -> Option<&mut RunJournal> {
-        match self.run_index(run_id) {
-            Some(i) => self.runs.get_mut(i).map(|r| &mut r.data.journal),
-            None => self.others.get_mut(run_id).map(|d| &mut d.journal),
-        }
-    }
-
     fn entry(&self, key: &CallKey) -> Option<&Kept> {
         let run = self.journal_of(&key.run_id)?;
         run.entries.get(run.position(&key.site, &key.indices, slot_hash(key))?)?.as_ref()
     }
 
-    fn entry_mut(&mut self, key: &CallKey, hash: u64) -> Option<&mut Kept> {
-        let run = self.journal_of_mut(&key.run_id)?;
-        let at = run.position(&key.site, &key.indices, hash)?;
-        run.entries.get_mut(at)?.as_mut()
+    /// The entry of `key` (whose [`slot_hash`] is `hash`), of the run kept at `run`.
+    fn entry_mut(&mut self, run: RunAt, key: &CallKey, hash: u64) -> Option<&mut Kept> {
+        let journal = &mut self.data_at_mut(run, &key.run_id)?.journal;
+        let at = journal.position(&key.site, &key.indices, hash)?;
+        journal.entries.get_mut(at)?.as_mut()
     }
 
     /// Adds `entry` to its run's journal, in place of an earlier intent or failure of the
     /// same call (refused when the call is done): its `seq`.
     /// `place` is where the check of its batch found the key.
-    fn put_entry(&mut self, run_id: &str, entry: Kept, place: Place) -> StoreResult<i64> {
+    /// `at` is where the run `run_id` is kept.
+    fn put_entry(&mut self, at: RunAt, run_id: &str, entry: Kept, place: Place) -> StoreResult<i64> {
         let seq = entry.seq;
-        let run = &mut self.data_mut(run_id).journal;
+        let run = &mut self.data_made(at, run_id).journal;
         match place {
             Place::New => {}
             // An intent or a failure (the check refused a done call): this write replaces it.
@@ -447,16 +471,12 @@ impl Inner {
         Ok(seq)
     }
 
-    /// Where the journal holds the entry of `key` (whose [`slot_hash`] is `hash`), and its state.
-    fn journal_place(&self, key: &CallKey, hash: u64) -> Option<(usize, EntryState)> {
-        let run = self.journal_of(&key.run_id)?;
-        let at = run.position(&key.site, &key.indices, hash)?;
-        Some((at, run.entries.get(at)?.as_ref()?.state))
-    }
-
-    /// The entry at position `at` of the journal of `run_id`.
-    fn entry_at_mut(&mut self, run_id: &str, at: usize) -> Option<&mut Kept> {
-        self.journal_of_mut(run_id)?.entries.get_mut(at)?.as_mut()
+    /// Where the journal of the run kept at `run` holds the entry of `key` (whose
+    /// [`slot_hash`] is `hash`), and its state.
+    fn journal_place(&self, run: RunAt, key: &CallKey, hash: u64) -> Option<(usize, EntryState)> {
+        let journal = &self.data_at(run, &key.run_id)?.journal;
+        let at = journal.position(&key.site, &key.indices, hash)?;
+        Some((at, journal.entries.get(at)?.as_ref()?.state))
     }
 }
 
@@ -466,9 +486,16 @@ impl Inner {
     /// `states` gets, per write, the [`slot_hash`] of its key and where the key was found
     /// (for applying it without searching again), and the state its key is left in.
     fn check_writes(&self, writes: &[JournalWrite], states: &mut Vec<Checked>) -> StoreResult<()> {
+        // The run of the write before: a batch's writes are usually all of one run.
+        let mut last: Option<(&Arc<str>, RunAt)> = None;
         for (i, w) in writes.iter().enumerate() {
             let key = write_key(w);
             let hash = slot_hash(key);
+            let run = match last {
+                Some((id, at)) if Arc::ptr_eq(id, &key.run_id) => at,
+                _ => self.run_at(&key.run_id),
+            };
+            last = Some((&key.run_id, run));
             // What the batch itself did to the key, newest first (a batch holds a few writes,
             // compared by hash before text), else what the journal holds.
             let earlier = states
@@ -480,7 +507,7 @@ impl Inner {
                 .map(|(c, _)| c.state);
             let (state, place) = match earlier {
                 Some(state) => (Some(state), Place::Batch),
-                None => match self.journal_place(key, hash) {
+                None => match self.journal_place(run, key, hash) {
                     Some((at, state)) => (Some(state), Place::Journal(at)),
                     None => (None, Place::New),
                 },
@@ -508,7 +535,7 @@ impl Inner {
                     return Err(StoreError::not_found(format!("no intent is journaled for the call {key}")));
                 }
             };
-            states.push(Checked { hash, place, state: next });
+            states.push(Checked { run, hash, place, state: next });
         }
         Ok(())
     }
@@ -522,22 +549,24 @@ impl Inner {
         checked: Checked,
         scratch: &mut String,
     ) -> StoreResult<i64> {
-        let Checked { hash, place, .. } = checked;
+        let Checked { run, hash, place, .. } = checked;
         match write {
             JournalWrite::Done { intent, outcome, finished_at } => {
                 // Converted first: nothing is changed when the conversion fails.
                 let (run_id, mut entry) = self.entry_from(intent, hash, scratch)?;
                 take_outcome(&mut entry, outcome, finished_at, scratch)?;
-                self.put_entry(&run_id, entry, place)
+                self.put_entry(run, &run_id, entry, place)
             }
             JournalWrite::Intent(intent) => {
                 let (run_id, entry) = self.entry_from(intent, hash, scratch)?;
-                self.put_entry(&run_id, entry, place)
+                self.put_entry(run, &run_id, entry, place)
             }
             JournalWrite::Complete { key, outcome, finished_at } => {
                 let entry = match place {
-                    Place::Journal(at) => self.entry_at_mut(&key.run_id, at),
-                    Place::New | Place::Batch => self.entry_mut(&key, hash),
+                    Place::Journal(at) => self
+                        .data_at_mut(run, &key.run_id)
+                        .and_then(|d| d.journal.entries.get_mut(at)?.as_mut()),
+                    Place::New | Place::Batch => self.entry_mut(run, &key, hash),
                 };
                 let entry = entry.ok_or_else(|| {
                     StoreError::not_found(format!("no intent is journaled for the call {key}"))
@@ -831,7 +860,9 @@ impl Store for MemoryStore {
     }
 
     fn save_case(&self, run_id: &str, case: &Json) -> StoreResult<()> {
-        self.lock().data_mut(run_id).case = Some(KeptCase::Text(case.to_string().into_boxed_str()));
+        let mut inner = self.lock();
+        let at = inner.run_at(run_id);
+        inner.data_made(at, run_id).case = Some(KeptCase::Text(case.to_string().into_boxed_str()));
         Ok(())
     }
 
@@ -988,5 +1019,47 @@ mod tests {
         ]);
         assert_eq!(again.unwrap_err().kind, StoreErrorKind::Conflict);
         assert_eq!(store.journal(&run.id).unwrap().len(), 3);
+    }
+
+    /// A batch may hold writes of several runs, one this store never created among them:
+    /// each lands in its own run's journal, its intents found there by later writes.
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn a_batch_writes_each_run_s_journal() {
+        let store = MemoryStore::new();
+        let new_run = NewRun {
+            playbook: "p".to_string(),
+            playbook_hash: "h".to_string(),
+            alert: Json::Null,
+            created_at: 0,
+        };
+        let (a, b) = (store.create_run(&new_run).unwrap(), store.create_run(&new_run).unwrap());
+        let returned = |n: i64| Outcome::Returned(JournalJson::text_of(&serde_json::json!(n)));
+        let complete = |run: &str, n: i64| JournalWrite::Complete {
+            key: CallKey::new(run, "s", ""),
+            outcome: returned(n),
+            finished_at: 3,
+        };
+        store
+            .write_journal(vec![
+                JournalWrite::Intent(intent(&a.id, "s", "")),
+                JournalWrite::Intent(intent(&b.id, "s", "")),
+                JournalWrite::Intent(intent("elsewhere", "s", "")),
+                complete(&b.id, 2),
+                complete(&a.id, 1),
+                complete("elsewhere", 3),
+            ])
+            .unwrap();
+        for (run, n) in [(&*a.id, 1), (&*b.id, 2), ("elsewhere", 3)] {
+            let entries = store.journal(run).unwrap();
+            assert_eq!(entries.len(), 1, "run {run}");
+            assert_eq!(entries[0].key.run_id.as_ref(), run);
+            assert_eq!(entries[0].result, Some(serde_json::json!(n)), "run {run}");
+        }
+        // A completion for a run with no intent is refused, whichever run wrote before it.
+        let orphan =
+            store.write_journal(vec![JournalWrite::Intent(intent(&a.id, "t", "")), complete("none", 4)]);
+        assert_eq!(orphan.unwrap_err().kind, StoreErrorKind::NotFound);
+        assert_eq!(store.journal(&a.id).unwrap().len(), 1);
     }
 }
