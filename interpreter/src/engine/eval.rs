@@ -489,6 +489,23 @@ impl<'a> Machine<'a> {
         if let Some(value) = self.leaf(frame, e, depth) {
             return value;
         }
+        // An action call is made from here, as [`Machine::call`] makes it, sparing the boxed
+        // future of [`Machine::expr`]: its arguments in order, each on the spot when it can
+        // be, else in a future of its own.
+        if let ExprKind::Call(call) = &e.kind
+            && let Callee::Action(site) = &call.callee
+            && depth <= MAX_DEPTH
+        {
+            let d = depth + 1;
+            let mut args = Vec::with_capacity(call.args.len());
+            for a in &call.args {
+                args.push(match self.leaf(frame, a, d) {
+                    Some(value) => value?,
+                    None => self.expr(frame, a, d).await?,
+                });
+            }
+            return self.action(frame, site, args).await;
+        }
         self.expr(frame, e, depth).await
     }
 

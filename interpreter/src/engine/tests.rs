@@ -763,3 +763,43 @@ playbook p(a: A) {
     assert_eq!(intel.calls("rep"), 3);
     assert_eq!(out.case.actions.len(), 3);
 }
+
+#[tokio::test]
+async fn an_action_call_s_arguments_are_evaluated_in_order_before_it() {
+    // Arguments on the spot and arguments that are action calls themselves, mixed: each
+    // inner call is made once, before the call that takes its result.
+    let src = r#"
+connector t {
+  action echo(s: string) -> string effect read
+  action pair(a: string, b: string, c: string) -> string effect read
+}
+type A = { s: string }
+playbook p(a: A) {
+  let r = t.pair(a.s, t.echo("one"), "{a.s}-{t.echo("two")}")
+  resolve r
+}
+"#;
+    let (program, config) = compile(src);
+    let t = Fake::new(|action, args| {
+        Ok(match action {
+            "echo" => json!(format!("<{}>", args["s"].as_str().unwrap_or("?"))),
+            _ => json!(format!(
+                "{}|{}|{}",
+                args["a"].as_str().unwrap_or("?"),
+                args["b"].as_str().unwrap_or("?"),
+                args["c"].as_str().unwrap_or("?")
+            )),
+        })
+    });
+    let mut set = ConnectorSet::new();
+    set.insert("t", t.clone());
+    let engine = engine_with(program, config, set, Arc::new(MemoryStore::new()), false);
+    let out = engine.start(PlaybookId(0), json!({"s": "x"})).await.unwrap();
+    assert_eq!(out.disposition, Disposition::Resolved, "{:?}", out.case.error);
+    assert_eq!(out.case.summary.as_deref(), Some("x|<one>|x-<two>"));
+    let order: Vec<String> = t.log.lock().unwrap().iter().map(|(a, args)| format!("{a}{args}")).collect();
+    assert_eq!(
+        order,
+        [r#"echo{"s":"one"}"#, r#"echo{"s":"two"}"#, r#"pair{"a":"x","b":"<one>","c":"x-<two>"}"#]
+    );
+}
