@@ -344,6 +344,29 @@ impl<'a> Machine<'a> {
         })
     }
 
+    /// A loop's body, evaluated as [`Machine::block`] evaluates it. A body that is one
+    /// expression (`for u in urls { intel.rep(u) }`) is evaluated as that expression, without
+    /// scheduling the block's statements or a future of the block's own.
+    async fn body(&self, frame: &mut Frame, block: &'a Block, depth: usize) -> R<Value> {
+        match lone_expr(block) {
+            Some(expr) if depth <= MAX_DEPTH => self.eval(frame, expr, depth + 1).await,
+            _ => self.block(frame, block, depth).await,
+        }
+    }
+
+    /// [`Machine::body`] in a future of its own, to run beside others.
+    fn body_future<'s>(
+        &'s self,
+        frame: &'s mut Frame,
+        block: &'a Block,
+        depth: usize,
+    ) -> BoxFuture<'s, R<Value>> {
+        match lone_expr(block) {
+            Some(expr) if depth <= MAX_DEPTH => Box::pin(self.eval(frame, expr, depth + 1)),
+            _ => self.block(frame, block, depth),
+        }
+    }
+
     /// Evaluates consecutive independent read-only `let`s together.
     async fn concurrent_lets(&self, frame: &mut Frame, lets: &'a [Stmt], depth: usize) -> R<()> {
         let mut frames: Vec<Frame> = lets.iter().map(|_| frame.clone()).collect();
@@ -921,7 +944,7 @@ impl<'a> Machine<'a> {
                 })
                 .collect();
             let futures: Vec<BoxFuture<'_, R<Value>>> =
-                frames.iter_mut().map(|f| self.block(f, &lp.body, depth)).collect();
+                frames.iter_mut().map(|f| self.body_future(f, &lp.body, depth)).collect();
             let results = join_bounded(futures, concurrency).await;
             let mut out = Vec::with_capacity(results.len());
             for r in results {
@@ -936,7 +959,7 @@ impl<'a> Machine<'a> {
             frame.set(lp.var_slot, item);
             frame.ctx.truncate(base);
             value::push_index(&mut frame.ctx, i);
-            let r = self.block(frame, &lp.body, depth).await;
+            let r = self.body(frame, &lp.body, depth).await;
             frame.ctx.truncate(base);
             out.push(r?);
         }
@@ -971,6 +994,14 @@ impl<'a> Machine<'a> {
                 None => Ok(Value::Unit),
             },
         }
+    }
+}
+
+/// The expression a block is made of, when it is one expression statement and nothing else.
+fn lone_expr(block: &Block) -> Option<&Expr> {
+    match block.stmts.as_slice() {
+        [Stmt { kind: StmtKind::Expr { expr }, .. }] => Some(expr),
+        _ => None,
     }
 }
 
