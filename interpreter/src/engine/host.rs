@@ -243,7 +243,7 @@ impl Host for EngineHost<'_> {
         // as the call's own values for a store that keeps values, else as text. A connector
         // that takes JSON gets them as JSON, dropped after the call; one that takes values
         // ([`crate::connectors::ValueConnector`]) gets the values.
-        let connector = engine.connectors.resolve(call.connector);
+        let connector = engine.labels.connector(&call, &engine.connectors);
         let typed = connector.as_ref().ok().and_then(|c| c.values());
         let keep_values = store.keeps_values();
         let arguments = (typed.is_none() || !keep_values).then(|| Json::Object(call.args_json()));

@@ -324,6 +324,9 @@ pub struct Engine {
 pub(crate) struct CallLabels {
     /// Per connector, per action.
     actions: Vec<Vec<ActionLabels>>,
+    /// Per connector, its implementation (`None`: not configured), found once rather than
+    /// by name at every call.
+    connectors: Vec<Option<Arc<dyn Connector>>>,
 }
 
 #[derive(Clone)]
@@ -344,13 +347,27 @@ impl ActionLabels {
 }
 
 impl CallLabels {
-    fn new(program: &Program) -> CallLabels {
+    fn new(program: &Program, set: &ConnectorSet) -> CallLabels {
         let actions = program
             .connectors
             .iter()
             .map(|c| c.actions.iter().map(|a| ActionLabels::new(&c.name, a)).collect())
             .collect();
-        CallLabels { actions }
+        let connectors = program.connectors.iter().map(|c| set.connectors.get(&c.name).cloned()).collect();
+        CallLabels { actions, connectors }
+    }
+
+    /// The implementation of the connector `call` calls.
+    pub(crate) fn connector<'s>(
+        &'s self,
+        call: &eval::ActionCall<'_>,
+        set: &'s ConnectorSet,
+    ) -> Result<&'s Arc<dyn Connector>, ConnectorError> {
+        match self.connectors.get(call.site.action.connector.0 as usize) {
+            Some(Some(found)) => Ok(found),
+            // Not configured (or an action outside the program): as the set says, by name.
+            _ => set.resolve(call.connector),
+        }
     }
 
     /// The names `call` records (made afresh for an action not in the program), borrowed:
@@ -408,7 +425,7 @@ impl Engine {
                 h.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect()
             })
             .collect();
-        let labels = CallLabels::new(&program);
+        let labels = CallLabels::new(&program, &connectors);
         Engine {
             program,
             config,
