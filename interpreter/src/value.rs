@@ -480,19 +480,25 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 /// Formats a time in RFC 3339 UTC: `2026-11-27T13:22:07Z`, with `.123` when there are
 /// milliseconds.
 pub fn format_time(ms: i64) -> String {
+    with_time_text(ms, str::to_string)
+}
+
+/// `write` given the text of [`format_time`]`(ms)`, written without allocating for the
+/// years 0 to 9999.
+pub(crate) fn with_time_text<T>(ms: i64, write: impl FnOnce(&str) -> T) -> T {
     let days = ms.div_euclid(MS_PER_DAY);
     let rem = ms.rem_euclid(MS_PER_DAY);
     let (y, mo, d) = civil_from_days(days);
     let (h, mi, s, milli) =
         (rem / MS_PER_HOUR, rem % MS_PER_HOUR / MS_PER_MIN, rem % MS_PER_MIN / MS_PER_SEC, rem % MS_PER_SEC);
     if !(0..=9999).contains(&y) {
-        return if milli == 0 {
+        return write(&if milli == 0 {
             format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
         } else {
             format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
-        };
+        });
     }
-    // The common case without the formatting machinery: the engine stamps every call.
+    // The common case without the formatting machinery: every action call has two.
     let mut out = *b"0000-00-00T00:00:00.000Z";
     put_digits(&mut out[0..4], y.unsigned_abs());
     put_digits(&mut out[5..7], mo.unsigned_abs());
@@ -508,7 +514,7 @@ pub fn format_time(ms: i64) -> String {
         &out[..]
     };
     // Only ASCII digits and separators were written.
-    String::from_utf8(text.to_vec()).unwrap_or_default()
+    write(std::str::from_utf8(text).unwrap_or_default())
 }
 
 /// Writes `n` (below `10^digits.len()`) zero-padded into `digits`.

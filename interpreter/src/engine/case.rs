@@ -218,6 +218,30 @@ impl<'de> Deserialize<'de> for CallId {
     }
 }
 
+/// A moment of a run, in milliseconds since the Unix epoch. It is shown, and serialized, in
+/// RFC 3339 UTC as [`crate::value::format_time`] writes it (`2026-11-27T13:22:07.120Z`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Stamp(pub i64);
+
+impl std::fmt::Display for Stamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        crate::value::with_time_text(self.0, |text| f.write_str(text))
+    }
+}
+
+impl Serialize for Stamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        crate::value::with_time_text(self.0, |text| serializer.serialize_str(text))
+    }
+}
+
+impl<'de> Deserialize<'de> for Stamp {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Stamp, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(deserializer)?;
+        crate::value::parse_time(&text).map(Stamp).map_err(serde::de::Error::custom)
+    }
+}
+
 /// One action call of a run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ActionRecord {
@@ -231,9 +255,8 @@ pub struct ActionRecord {
     pub result: Option<RecordedJson>,
     pub error: Option<String>,
     pub status: ActionStatus,
-    /// RFC 3339 (shared by the calls stamped in the same millisecond).
-    pub started_at: Arc<str>,
-    pub finished_at: Option<Arc<str>>,
+    pub started_at: Stamp,
+    pub finished_at: Option<Stamp>,
     pub duration_ms: Option<u64>,
     /// The approval that allowed this call, when it ran inside an approved `approve`.
     pub approval: Option<String>,
@@ -532,6 +555,23 @@ mod tests {
     }
 
     #[test]
+    fn a_stamp_is_written_in_rfc_3339_and_read_back() {
+        for (ms, text) in [
+            (1_795_785_727_123, "2026-11-27T13:22:07.123Z"),
+            (1_795_785_727_000, "2026-11-27T13:22:07Z"),
+            (-1, "1969-12-31T23:59:59.999Z"),
+        ] {
+            let stamp = Stamp(ms);
+            assert_eq!(stamp.to_string(), text);
+            assert_eq!(stamp.to_string(), crate::value::format_time(ms));
+            let json = serde_json::to_string(&stamp).unwrap();
+            assert_eq!(json, format!("\"{text}\""));
+            assert_eq!(serde_json::from_str::<Stamp>(&json).unwrap(), stamp);
+        }
+        assert!(serde_json::from_str::<Stamp>(r#""yesterday""#).is_err());
+    }
+
+    #[test]
     fn arguments_read_as_the_record_of_their_values() {
         let names: Arc<[Text]> = [Text::from("message"), Text::from("why")].into_iter().collect();
         let values = vec![Value::Str(Text::from("m\"1")), Value::Int(3)];
@@ -557,7 +597,7 @@ mod tests {
             result: None,
             error: None,
             status: ActionStatus::Done,
-            started_at: Arc::from("2026-01-01T00:00:00.000Z"),
+            started_at: Stamp(1_767_225_600_120),
             finished_at: None,
             duration_ms: None,
             approval: None,

@@ -1,6 +1,6 @@
 //! The engine's [`Host`]: journaled connector calls, stored approvals, journaled `now()`.
 
-use super::case::{ActionRecord, ActionStatus, ApprovalRecord, ApprovalState, CallId, RecordedJson};
+use super::case::{ActionRecord, ActionStatus, ApprovalRecord, ApprovalState, CallId, RecordedJson, Stamp};
 use super::eval::{ActionCall, ApprovalAsk, Flow, Host, R, RunError, RunState};
 use super::{Engine, Labels, now_ms};
 use crate::store::{
@@ -67,22 +67,6 @@ impl<'e> EngineHost<'e> {
         let at = Instant::now();
         let since = i64::try_from(at.duration_since(self.epoch.1).as_millis()).unwrap_or(i64::MAX);
         (self.epoch.0.saturating_add(since), at)
-    }
-
-    /// `ms` in RFC 3339, as [`value::format_time`] writes it.
-    fn time_text(&self, ms: i64) -> Arc<str> {
-        thread_local! {
-            /// The last time stamp written on this thread, and its text: calls that start or
-            /// end in the same millisecond (most calls of a run with fast connectors) share it.
-            static STAMP: std::cell::RefCell<(i64, Arc<str>)> =
-                std::cell::RefCell::new((i64::MIN, Arc::from("")));
-        }
-        STAMP.with_borrow_mut(|stamp| {
-            if stamp.0 != ms {
-                *stamp = (ms, value::format_time(ms).into());
-            }
-            stamp.1.clone()
-        })
     }
 
     /// `json` as compact text, for the journal and the case, which share it.
@@ -212,7 +196,7 @@ fn record(
     call_id: CallId,
     labels: &Labels<'_>,
     arguments: RecordedJson,
-    started_at: Arc<str>,
+    started_at: Stamp,
 ) -> ActionRecord {
     ActionRecord {
         call_id,
@@ -252,7 +236,7 @@ impl Host for EngineHost<'_> {
             // The call's values themselves: the connector gets them from the record.
             _ => RecordedJson::of_args(labels.params().clone(), std::mem::take(&mut call.args)),
         };
-        let mut rec = record(&call, call_id, &labels, recorded_args.clone(), self.time_text(started));
+        let mut rec = record(&call, call_id, &labels, recorded_args.clone(), Stamp(started));
 
         if engine.options.dry_run && effectful {
             rec.status = ActionStatus::Skipped;
@@ -266,8 +250,8 @@ impl Host for EngineHost<'_> {
                     let json = entry.result.unwrap_or(Json::Null);
                     rec.result = Some(RecordedJson::of(&json));
                     rec.replayed = true;
-                    rec.started_at = self.time_text(entry.started_at);
-                    rec.finished_at = entry.finished_at.map(|f| self.time_text(f));
+                    rec.started_at = Stamp(entry.started_at);
+                    rec.finished_at = entry.finished_at.map(Stamp);
                     rec.duration_ms =
                         entry.finished_at.map(|f| u64::try_from(f - entry.started_at).unwrap_or(0));
                     run.with_case(|c| c.actions.push(rec));
@@ -348,7 +332,7 @@ impl Host for EngineHost<'_> {
             }
         };
         let (finished, finished_clock) = self.clock();
-        rec.finished_at = Some(self.time_text(finished));
+        rec.finished_at = Some(Stamp(finished));
         rec.duration_ms =
             Some(u64::try_from(finished_clock.duration_since(clock).as_millis()).unwrap_or(u64::MAX));
         match result {

@@ -66,7 +66,7 @@ pub mod join;
 
 pub use case::{
     ActionRecord, ActionStatus, ApprovalRecord, ApprovalState, CallId, CallNames, Case, Disposition,
-    EvidenceItem, RecordedJson,
+    EvidenceItem, RecordedJson, Stamp,
 };
 pub use eval::RunError;
 

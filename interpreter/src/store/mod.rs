@@ -166,8 +166,8 @@ fn write_action(out: &mut Vec<u8>, action: &ActionRecord) -> serde_json::Result<
     }
     opt_str_field(out, ",\"error\":", error.as_deref());
     field(out, ",\"status\":", status)?;
-    str_field(out, ",\"started_at\":", started_at);
-    opt_str_field(out, ",\"finished_at\":", finished_at.as_deref());
+    stamp_field(out, ",\"started_at\":", Some(*started_at));
+    stamp_field(out, ",\"finished_at\":", *finished_at);
     field(out, ",\"duration_ms\":", duration_ms)?;
     opt_str_field(out, ",\"approval\":", approval.as_deref());
     field(out, ",\"replayed\":", replayed)?;
@@ -185,6 +185,14 @@ fn field<T: Serialize + ?Sized>(out: &mut Vec<u8>, prefix: &str, value: &T) -> s
 fn str_field(out: &mut Vec<u8>, prefix: &str, value: &str) {
     out.extend_from_slice(prefix.as_bytes());
     json_text::write_str(out, value);
+}
+
+/// Writes `prefix` then `stamp` as a JSON string (RFC 3339), or `null`.
+fn stamp_field(out: &mut Vec<u8>, prefix: &str, stamp: Option<crate::engine::Stamp>) {
+    match stamp {
+        Some(stamp) => crate::value::with_time_text(stamp.0, |text| str_field(out, prefix, text)),
+        None => opt_str_field(out, prefix, None),
+    }
 }
 
 /// Writes `prefix` then `value` as a JSON string, or `null`.
@@ -1038,7 +1046,7 @@ mod case_text_tests {
             result: result.as_ref().map(RecordedJson::of),
             error: Some("line\nbreak \u{1} é".to_string()),
             status: ActionStatus::Unconfirmed,
-            started_at: "2026-11-27T13:22:07.123Z".into(),
+            started_at: crate::engine::Stamp(1_795_785_727_123),
             finished_at: None,
             duration_ms: Some(u64::MAX),
             approval: Some("a1".to_string()),

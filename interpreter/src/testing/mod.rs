@@ -23,7 +23,7 @@
 
 use crate::engine::case::{
     ActionRecord, ActionStatus, ApprovalRecord, ApprovalState, CallId, CallNames, Case, Disposition,
-    RecordedJson,
+    RecordedJson, Stamp,
 };
 use crate::engine::eval::{
     ActionCall, ApprovalAsk, ConstCache, Flow, Frame, Host, Machine, MockDef, MockPatternValue, R, RunError,
@@ -249,10 +249,6 @@ fn mock_matches(patterns: &[MockPatternValue], args: &[Value]) -> bool {
     i == args.len()
 }
 
-fn now_rfc3339() -> String {
-    value::format_time(now_ms())
-}
-
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -272,7 +268,7 @@ impl Host for TestHost<'_> {
                 .find(|m| m.action == call.site.action && mock_matches(&m.patterns, &call.args))
                 .map(|m| m.result.clone())
         });
-        let started: std::sync::Arc<str> = now_rfc3339().into();
+        let started = Stamp(now_ms());
         let (result, record_result, record_error, status) = match answer {
             Some(Ok(v)) => {
                 let json = v.to_json();
@@ -301,7 +297,7 @@ impl Host for TestHost<'_> {
             result: record_result.map(RecordedJson::from),
             error: record_error,
             status,
-            started_at: started.clone(),
+            started_at: started,
             finished_at: Some(started),
             duration_ms: Some(0),
             approval: call.approval.as_deref().map(str::to_string),
