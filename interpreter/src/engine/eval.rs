@@ -254,11 +254,20 @@ impl RunState {
 #[derive(Default)]
 pub struct ConstCache {
     values: Mutex<HashMap<u32, Value>>,
-    /// Per block: how many statements from each one form a group of independent reads
-    /// ([`independent_reads`]).
-    groups: Plans<Arc<[u32]>>,
+    /// Per block: how its statements run ([`BlockPlan`]).
+    groups: Plans<Arc<BlockPlan>>,
     /// Per loop body: the slots it reads if its iterations may overlap ([`overlappable_body`]).
     bodies: Plans<Option<Arc<[ir::Slot]>>>,
+}
+
+/// How a block's statements run.
+struct BlockPlan {
+    /// Per statement: how many statements from it form a group of independent reads
+    /// ([`independent_reads`]), run together.
+    groups: Vec<u32>,
+    /// Per statement: the slots its value reads, for a `let` that can run beside others
+    /// (empty for any other): what a copy of the frame for it needs.
+    reads: Vec<Arc<[ir::Slot]>>,
 }
 
 /// Schedules by block address.
@@ -284,12 +293,28 @@ impl ConstCache {
         plan
     }
 
-    /// Per statement of `block`, the size of the group of independent reads it starts.
-    fn groups(&self, program: &Program, block: &Block) -> Arc<[u32]> {
+    /// How the statements of `block` run.
+    fn plan(&self, program: &Program, block: &Block) -> Arc<BlockPlan> {
         Self::scheduled(&self.groups, block, |b| {
-            (0..b.stmts.len())
+            let groups: Vec<u32> = (0..b.stmts.len())
                 .map(|i| u32::try_from(independent_reads(program, &b.stmts[i..])).unwrap_or(1))
-                .collect()
+                .collect();
+            let reads = b
+                .stmts
+                .iter()
+                .map(|stmt| match &stmt.kind {
+                    StmtKind::Let { value, .. } => {
+                        let mut info = ExprInfo::default();
+                        if read_only_expr(program, value, &mut info, 0) {
+                            Arc::from(info.reads)
+                        } else {
+                            Arc::from([])
+                        }
+                    }
+                    _ => Arc::from([]),
+                })
+                .collect();
+            Arc::new(BlockPlan { groups, reads })
         })
     }
 
@@ -324,13 +349,14 @@ impl<'a> Machine<'a> {
                 return err("the program nests too deeply to run");
             }
             let stmts = &block.stmts;
-            let groups = self.consts.groups(self.program, block);
+            let plan = self.consts.plan(self.program, block);
             let mut last = Value::Unit;
             let mut i = 0;
             while i < stmts.len() {
-                let group = groups.get(i).map_or(1, |g| *g as usize);
+                let group = plan.groups.get(i).map_or(1, |g| *g as usize);
                 if group > 1 {
-                    self.concurrent_lets(frame, &stmts[i..i + group], depth).await?;
+                    let reads = plan.reads.get(i..i + group).unwrap_or_default();
+                    self.concurrent_lets(frame, &stmts[i..i + group], reads, depth).await?;
                     last = Value::Unit;
                     i += group;
                     continue;
@@ -367,9 +393,21 @@ impl<'a> Machine<'a> {
         }
     }
 
-    /// Evaluates consecutive independent read-only `let`s together.
-    async fn concurrent_lets(&self, frame: &mut Frame, lets: &'a [Stmt], depth: usize) -> R<()> {
-        let mut frames: Vec<Frame> = lets.iter().map(|_| frame.clone()).collect();
+    /// Evaluates consecutive independent read-only `let`s together, each in a copy of the
+    /// slots it reads (`reads`, per `let`).
+    async fn concurrent_lets(
+        &self,
+        frame: &mut Frame,
+        lets: &'a [Stmt],
+        reads: &[Arc<[ir::Slot]>],
+        depth: usize,
+    ) -> R<()> {
+        let mut frames: Vec<Frame> = (0..lets.len())
+            .map(|k| match reads.get(k) {
+                Some(reads) => frame.branch(reads, frame.ctx.clone()),
+                None => frame.clone(),
+            })
+            .collect();
         let mut futures: Vec<BoxFuture<'_, R<Value>>> = Vec::with_capacity(lets.len());
         for (stmt, f) in lets.iter().zip(frames.iter_mut()) {
             if let StmtKind::Let { value, .. } = &stmt.kind {

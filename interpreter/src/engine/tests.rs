@@ -803,3 +803,42 @@ playbook p(a: A) {
         [r#"echo{"s":"one"}"#, r#"echo{"s":"two"}"#, r#"pair{"a":"x","b":"<one>","c":"x-<two>"}"#]
     );
 }
+
+#[tokio::test]
+async fn lets_run_together_each_with_the_locals_it_reads() {
+    // Four independent reads in a row run together, each in a copy of only the slots it
+    // reads: locals bound before, fields, a loop. A function call runs on its own.
+    let src = r#"
+connector intel {
+  action rep(u: url) -> int effect read
+  action sender(s: string) -> int effect read
+}
+type Alert = { urls: list<url>, s: string, n: int }
+fn twice(s: string) -> int { intel.sender(s) * 2 }
+playbook p(a: Alert) {
+  let first = a.urls[0]
+  let label = "{a.s}-{a.n}"
+  let y = twice(a.s)
+  let x = intel.sender(label)
+  let w = intel.sender(a.s) + len(label) + y
+  let reps = for u in a.urls limit 10 { intel.rep(u) + a.n }
+  let z = intel.rep(first)
+  resolve "{x} {y} {w} {reps} {z}"
+}
+"#;
+    let (program, config) = compile(src);
+    let intel = Fake::slow(Duration::from_millis(30), |action, args| {
+        let text = args.get(if action == "rep" { "u" } else { "s" }).and_then(Json::as_str).unwrap_or("");
+        Ok(json!(text.len()))
+    });
+    let mut set = ConnectorSet::new();
+    set.insert("intel", intel.clone());
+    let engine = engine_with(program, config, set, Arc::new(MemoryStore::new()), false);
+    let alert = json!({"urls": ["http://a.example/", "http://bb.example/x"], "s": "carol", "n": 3});
+    let out = engine.start(PlaybookId(0), alert).await.unwrap();
+    assert_eq!(out.disposition, Disposition::Resolved, "{:?}", out.case.error);
+    // x: len("carol-3"); y: 2 * len("carol"); w: 5 + 7 + y; reps: len(u) + 3; z: len of
+    // the first url.
+    assert_eq!(out.case.summary.as_deref(), Some("7 10 22 [20, 22] 17"));
+    assert!(intel.peak.load(Ordering::SeqCst) >= 4, "the lets did not overlap");
+}
