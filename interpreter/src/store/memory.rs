@@ -915,7 +915,12 @@ impl Store for MemoryStore {
 
 #[cfg(test)]
 mod tests {
+    use super::super::suite::new_run;
     use super::*;
+
+    fn returned(n: i64) -> Outcome {
+        Outcome::Returned(JournalJson::text_of(&serde_json::json!(n)))
+    }
 
     #[test]
     fn memory_store_passes_the_suite() {
@@ -938,14 +943,7 @@ mod tests {
     #[allow(clippy::unwrap_used)]
     fn long_journals_find_every_entry() {
         let store = MemoryStore::new();
-        let run = store
-            .create_run(&NewRun {
-                playbook: "p".to_string(),
-                playbook_hash: "h".to_string(),
-                alert: Json::Null,
-                created_at: 0,
-            })
-            .unwrap();
+        let run = store.create_run(&new_run("p", 0)).unwrap();
         let n = INDEX_FROM * 3;
         for i in 0..n {
             let (site, indices) = (format!("s{}", i % 7), format!("{i}"));
@@ -956,8 +954,7 @@ mod tests {
             }
             if i % 2 == 0 {
                 let key = CallKey::new(&run.id, &site, &indices);
-                let outcome = Outcome::Returned(JournalJson::text_of(&serde_json::json!(i)));
-                store.complete(&key, &outcome, 2).unwrap();
+                store.complete(&key, &returned(i as i64), 2).unwrap();
             }
         }
         for i in 0..n {
@@ -986,14 +983,7 @@ mod tests {
     #[allow(clippy::unwrap_used)]
     fn a_batch_applies_each_write_where_its_check_found_the_key() {
         let store = MemoryStore::new();
-        let new_run = NewRun {
-            playbook: "p".to_string(),
-            playbook_hash: "h".to_string(),
-            alert: Json::Null,
-            created_at: 0,
-        };
-        let run = store.create_run(&new_run).unwrap();
-        let returned = |n: i64| Outcome::Returned(JournalJson::text_of(&serde_json::json!(n)));
+        let run = store.create_run(&new_run("p", 0)).unwrap();
         let key = |site: &str| CallKey::new(&run.id, site, "");
         store.record_intent(&intent(&run.id, "b", "")).unwrap();
         store.record_done(&intent(&run.id, "c", ""), &Outcome::Failed("down".into()), 2).unwrap();
@@ -1027,14 +1017,8 @@ mod tests {
     #[allow(clippy::unwrap_used)]
     fn a_batch_writes_each_run_s_journal() {
         let store = MemoryStore::new();
-        let new_run = NewRun {
-            playbook: "p".to_string(),
-            playbook_hash: "h".to_string(),
-            alert: Json::Null,
-            created_at: 0,
-        };
-        let (a, b) = (store.create_run(&new_run).unwrap(), store.create_run(&new_run).unwrap());
-        let returned = |n: i64| Outcome::Returned(JournalJson::text_of(&serde_json::json!(n)));
+        let (a, b) =
+            (store.create_run(&new_run("p", 0)).unwrap(), store.create_run(&new_run("p", 1)).unwrap());
         let complete = |run: &str, n: i64| JournalWrite::Complete {
             key: CallKey::new(run, "s", ""),
             outcome: returned(n),
