@@ -253,13 +253,14 @@ pub struct ActionRecord {
     /// Arguments keyed by parameter name.
     pub arguments: RecordedJson,
     pub result: Option<RecordedJson>,
-    pub error: Option<String>,
+    pub error: Option<Box<str>>,
     pub status: ActionStatus,
     pub started_at: Stamp,
     pub finished_at: Option<Stamp>,
     pub duration_ms: Option<u64>,
-    /// The approval that allowed this call, when it ran inside an approved `approve`.
-    pub approval: Option<String>,
+    /// The approval that allowed this call, when it ran inside an approved `approve`
+    /// (shared with the run's other calls under it).
+    pub approval: Option<Arc<str>>,
     /// True when the result came from the journal rather than from a call in this attempt.
     #[serde(default)]
     pub replayed: bool,

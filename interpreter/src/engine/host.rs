@@ -208,7 +208,7 @@ fn record(
         started_at,
         finished_at: None,
         duration_ms: None,
-        approval: call.approval.as_deref().map(str::to_string),
+        approval: call.approval.clone(),
         replayed: false,
     }
 }
@@ -260,7 +260,7 @@ impl Host for EngineHost<'_> {
                 Some(entry) if entry.state == EntryState::Failed => {
                     let message = entry.error.unwrap_or_default();
                     rec.status = ActionStatus::Failed;
-                    rec.error = Some(message.clone());
+                    rec.error = Some(message.as_str().into());
                     rec.replayed = true;
                     run.with_case(|c| c.actions.push(rec));
                     let mut e = RunError::new("action_failed", message);
@@ -368,7 +368,7 @@ impl Host for EngineHost<'_> {
             Err(err) => {
                 self.journal_outcome(later, || Outcome::Failed(err.to_string()), finished);
                 rec.status = ActionStatus::Failed;
-                rec.error = Some(err.to_string());
+                rec.error = Some(err.to_string().into_boxed_str());
                 run.with_case(|c| c.actions.push(rec));
                 let mut e = RunError::new(&err.kind, err.message);
                 e.action = Some(call.qualified());

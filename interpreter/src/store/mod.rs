@@ -1044,12 +1044,12 @@ mod case_text_tests {
             names: CallNames::new("mail\"box", "fetch", "read"),
             arguments: RecordedJson::of(&arguments),
             result: result.as_ref().map(RecordedJson::of),
-            error: Some("line\nbreak \u{1} é".to_string()),
+            error: Some("line\nbreak \u{1} é".into()),
             status: ActionStatus::Unconfirmed,
             started_at: crate::engine::Stamp(1_795_785_727_123),
             finished_at: None,
             duration_ms: Some(u64::MAX),
-            approval: Some("a1".to_string()),
+            approval: Some(Arc::from("a1")),
             replayed: true,
         }
     }

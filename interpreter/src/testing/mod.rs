@@ -295,12 +295,12 @@ impl Host for TestHost<'_> {
             names: CallNames::new(call.connector, &call.action.name, call.effect.name()),
             arguments: RecordedJson::of_value(arguments),
             result: record_result.map(RecordedJson::from),
-            error: record_error,
+            error: record_error.map(String::into_boxed_str),
             status,
             started_at: started,
             finished_at: Some(started),
             duration_ms: Some(0),
-            approval: call.approval.as_deref().map(str::to_string),
+            approval: call.approval.clone(),
             replayed: false,
         };
         run.with_case(|c| c.actions.push(record));
