@@ -255,7 +255,7 @@ impl RunState {
 pub struct ConstCache {
     values: Mutex<HashMap<u32, Value>>,
     /// Per block: how its statements run ([`BlockPlan`]).
-    groups: Plans<Arc<BlockPlan>>,
+    plans: Plans<Arc<BlockPlan>>,
     /// Per loop body: the slots it reads if its iterations may overlap ([`overlappable_body`]).
     bodies: Plans<Option<Arc<[ir::Slot]>>>,
 }
@@ -295,7 +295,7 @@ impl ConstCache {
 
     /// How the statements of `block` run.
     fn plan(&self, program: &Program, block: &Block) -> Arc<BlockPlan> {
-        Self::scheduled(&self.groups, block, |b| {
+        Self::scheduled(&self.plans, block, |b| {
             let groups: Vec<u32> = (0..b.stmts.len())
                 .map(|i| u32::try_from(independent_reads(program, &b.stmts[i..])).unwrap_or(1))
                 .collect();
