@@ -317,9 +317,9 @@ pub struct Engine {
     labels: CallLabels,
 }
 
-/// The connector, action, effect and parameter names of every action of a program, made
-/// once per engine: a call's journal entry and case record share these instead of copying
-/// the names each time.
+/// The connector, action, effect and parameter names of every action of a program, and the
+/// implementation of every connector, found once per engine: a call's journal entry and case
+/// record share the names instead of copying them each time.
 #[derive(Clone)]
 pub(crate) struct CallLabels {
     /// Per connector, per action.
