@@ -18,6 +18,16 @@ pub fn is_security_type(name: &str) -> bool {
 ///
 /// The error explains the problem in user words, e.g.
 /// ``"`999.1.2.3` is not an IPv4 address: 999 is above 255"``.
+pub fn validate(type_name: &str, s: &str) -> Result<(), String> {
+    match crate::ir::SecurityKind::from_name(type_name) {
+        Some(kind) => validate_kind(kind, s),
+        None => Err(format!(
+            "`{type_name}` is not a security type (expected one of: {})",
+            SECURITY_TYPES.join(", ")
+        )),
+    }
+}
+
 /// [`validate`] for a security type known by kind rather than by name.
 pub fn validate_kind(kind: crate::ir::SecurityKind, s: &str) -> Result<(), String> {
     use crate::ir::SecurityKind;
@@ -30,22 +40,6 @@ pub fn validate_kind(kind: crate::ir::SecurityKind, s: &str) -> Result<(), Strin
         SecurityKind::Hash => validate_hash(s).map(|_| ()),
         SecurityKind::Host => validate_host(s),
         SecurityKind::User => validate_user(s),
-    }
-}
-
-pub fn validate(type_name: &str, s: &str) -> Result<(), String> {
-    match type_name {
-        "ip" => validate_ip(s),
-        "cidr" => validate_cidr(s),
-        "domain" => validate_domain(s),
-        "url" => validate_url(s),
-        "email" => validate_email(s),
-        "hash" => validate_hash(s).map(|_| ()),
-        "host" => validate_host(s),
-        "user" => validate_user(s),
-        other => {
-            Err(format!("`{other}` is not a security type (expected one of: {})", SECURITY_TYPES.join(", ")))
-        }
     }
 }
 
