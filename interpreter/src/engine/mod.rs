@@ -331,8 +331,9 @@ pub(crate) struct CallLabels {
 
 #[derive(Clone)]
 pub(crate) struct ActionLabels {
-    pub(crate) params: Arc<[value::Text]>,
-    /// By [`EffectKind`], in order: a call site may raise the action's effect.
+    params: Arc<[value::Text]>,
+    /// Indexed by [`EffectKind`] (declared in this order): a call site may raise the
+    /// action's effect.
     names: [CallNames; 4],
 }
 
@@ -378,26 +379,19 @@ impl CallLabels {
             Some(labels) => std::borrow::Cow::Borrowed(labels),
             None => std::borrow::Cow::Owned(ActionLabels::new(call.connector, call.action)),
         };
-        let effect = match call.effect {
-            EffectKind::Read => 0,
-            EffectKind::Write => 1,
-            EffectKind::Reversible => 2,
-            EffectKind::Destructive => 3,
-        };
-        Labels { action, effect }
+        Labels { action, effect: call.effect }
     }
 }
 
 /// The names a call records: its connector's, its action's, its effect's and its parameters'.
 pub(crate) struct Labels<'e> {
     action: std::borrow::Cow<'e, ActionLabels>,
-    /// The index of the call's effect in [`ActionLabels::names`].
-    effect: usize,
+    effect: EffectKind,
 }
 
 impl Labels<'_> {
     pub(crate) fn names(&self) -> &CallNames {
-        &self.action.names[self.effect]
+        &self.action.names[self.effect as usize]
     }
 
     pub(crate) fn params(&self) -> &Arc<[value::Text]> {

@@ -842,3 +842,20 @@ playbook p(a: Alert) {
     assert_eq!(out.case.summary.as_deref(), Some("7 10 22 [20, 22] 17"));
     assert!(intel.peak.load(Ordering::SeqCst) >= 4, "the lets did not overlap");
 }
+
+#[test]
+fn an_action_s_names_are_kept_under_each_effect_they_name() {
+    let (program, _) = compile(
+        r#"
+connector fw { action block(addr: ip) effect write }
+type A = { addr: ip }
+playbook p(a: A) { fw.block(a.addr) }
+"#,
+    );
+    let action = &program.connectors[0].actions[0];
+    let labels = ActionLabels::new("fw", action);
+    for kind in [EffectKind::Read, EffectKind::Write, EffectKind::Reversible, EffectKind::Destructive] {
+        let names = &labels.names[kind as usize];
+        assert_eq!((names.connector(), names.action(), names.effect()), ("fw", "block", kind.name()));
+    }
+}
