@@ -770,25 +770,28 @@ impl Store for MemoryStore {
 
     fn unfinished_intents(&self, run_id: Option<&str>) -> StoreResult<Vec<JournalEntry>> {
         let inner = self.lock();
-        let is_intent = |e: &&Kept| e.state == EntryState::Intent;
-        // The run's id made shared text only for a run that has intents.
-        let intents = |(id, data): (&str, &RunData)| {
+        let mut out = Vec::new();
+        // A run's unfinished intents, its id made shared text only when it has some.
+        let mut add = |id: &str, data: &RunData| -> StoreResult<()> {
             let mut shared: Option<Arc<str>> = None;
-            let mut entry = move |e: &Kept| e.entry(shared.get_or_insert_with(|| Arc::from(id)));
-            data.journal.live().filter(is_intent).map(&mut entry).collect::<Vec<_>>()
+            for e in data.journal.live().filter(|e| e.state == EntryState::Intent) {
+                out.push(e.entry(shared.get_or_insert_with(|| Arc::from(id)))?);
+            }
+            Ok(())
         };
-        let mut out: Vec<JournalEntry> = match run_id {
-            Some(r) => inner.data(r).map(|d| intents((r, d))).unwrap_or_default(),
-            None => inner
-                .runs
-                .iter()
-                .map(|r| (r.id.as_str(), &r.data))
-                .chain(inner.others.iter().map(|(id, d)| (id.as_str(), d)))
-                .flat_map(intents)
-                .collect(),
+        match run_id {
+            Some(r) => {
+                if let Some(data) = inner.data(r) {
+                    add(r, data)?;
+                }
+            }
+            None => {
+                let others = inner.others.iter().map(|(id, d)| (id.as_str(), d));
+                for (id, data) in inner.runs.iter().map(|r| (r.id.as_str(), &r.data)).chain(others) {
+                    add(id, data)?;
+                }
+            }
         }
-        .into_iter()
-        .collect::<StoreResult<_>>()?;
         out.sort_by_key(|e| e.seq);
         Ok(out)
     }
