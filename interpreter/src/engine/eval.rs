@@ -550,24 +550,33 @@ impl<'a> Machine<'a> {
         if let Some(value) = self.leaf(frame, e, depth) {
             return value;
         }
-        // An action call is made from here, as [`Machine::call`] makes it, sparing the boxed
-        // future of [`Machine::expr`]: its arguments in order, each on the spot when it can
-        // be, else in a future of its own.
+        // An action call is made from here, sparing the boxed future of [`Machine::expr`].
         if let ExprKind::Call(call) = &e.kind
             && let Callee::Action(site) = &call.callee
             && depth <= MAX_DEPTH
         {
-            let d = depth + 1;
-            let mut args = Vec::with_capacity(call.args.len());
-            for a in &call.args {
-                args.push(match self.leaf(frame, a, d) {
-                    Some(value) => value?,
-                    None => self.expr(frame, a, d).await?,
-                });
-            }
-            return self.action(frame, site, args).await;
+            return self.action_call(frame, site, &call.args, depth + 1).await;
         }
         self.expr(frame, e, depth).await
+    }
+
+    /// Evaluates an action call's arguments in order, each on the spot when it can be, else
+    /// in a future of its own, then makes the call.
+    async fn action_call(
+        &self,
+        frame: &mut Frame,
+        site: &'a CallSite,
+        args: &'a [Expr],
+        depth: usize,
+    ) -> R<Value> {
+        let mut values = Vec::with_capacity(args.len());
+        for a in args {
+            values.push(match self.leaf(frame, a, depth) {
+                Some(value) => value?,
+                None => self.expr(frame, a, depth).await?,
+            });
+        }
+        self.action(frame, site, values).await
     }
 
     /// The value of an expression that needs no awaiting; `None` for any other (and past
@@ -796,13 +805,7 @@ impl<'a> Machine<'a> {
 
     async fn call(&self, frame: &mut Frame, call: &'a ir::Call, e: &'a Expr, depth: usize) -> R<Value> {
         match &call.callee {
-            Callee::Action(site) => {
-                let mut args = Vec::with_capacity(call.args.len());
-                for a in &call.args {
-                    args.push(self.eval(frame, a, depth).await?);
-                }
-                self.action(frame, site, args).await
-            }
+            Callee::Action(site) => self.action_call(frame, site, &call.args, depth).await,
             Callee::Fn { id, name, site } => {
                 let Some(function) = self.program.function(*id) else {
                     return err(format!("unknown function `{name}`"));
