@@ -310,6 +310,15 @@ async fn throughput_fresh(
     check_run(&first).await?;
     let cpu = thread_cpu_time();
     let started = Instant::now();
+    let runs = run_fresh(&first, batch, budget).await?;
+    let wall = started.elapsed();
+    Ok(report(label, runs, wall, cpu.zip(thread_cpu_time()).map(|(a, b)| b.saturating_sub(a))))
+}
+
+/// Runs `first`'s playbook for `budget`, over a new in-memory store every `batch` runs: how
+/// many runs it made.
+async fn run_fresh(first: &Engine, batch: u64, budget: Duration) -> Result<u64, String> {
+    let started = Instant::now();
     let mut runs = 0u64;
     while started.elapsed() < budget {
         let e = first.with_store(Arc::new(MemoryStore::new()));
@@ -318,8 +327,7 @@ async fn throughput_fresh(
             runs += 1;
         }
     }
-    let wall = started.elapsed();
-    Ok(report(label, runs, wall, cpu.zip(thread_cpu_time()).map(|(a, b)| b.saturating_sub(a))))
+    Ok(runs)
 }
 
 /// Runs the playbook for `budget` before anything is measured, as benchmark harnesses warm
@@ -329,14 +337,7 @@ async fn throughput_fresh(
 /// figures to reuse: each figure's store still grows from nothing.
 async fn warm_up(compiled: &Compiled, budget: Duration) -> Result<(), String> {
     let first = engine(compiled, Arc::new(MemoryStore::new()), Duration::ZERO, Answering::Values);
-    let started = Instant::now();
-    while started.elapsed() < budget {
-        let e = first.with_store(Arc::new(MemoryStore::new()));
-        for _ in 0..100 {
-            e.start(PlaybookId(0), alert()).await.map_err(|e| e.to_string())?;
-        }
-    }
-    Ok(())
+    run_fresh(&first, 100, budget).await.map(|_| ())
 }
 
 /// Runs for `budget` on `workers` threads at once, each with its own single-threaded
